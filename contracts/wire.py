@@ -1,0 +1,123 @@
+"""CloudEvents binary content mode on Kafka: an :class:`Envelope` <-> (key, value, headers).
+
+Value: the JSON ``data``. Headers: ``content-type`` plus one ``ce_<attribute>`` per attribute, UTF-8.
+Key: ``partitionkey`` (the stream id). Decoding is split in two steps so a consumer can look at the
+attributes (type, unit) of a record and skip it without parsing its payload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from contracts.base import EventPayload
+from contracts.envelope import Attributes, Envelope
+from contracts.registry import Registry, UnknownEventType
+
+__all__ = [
+    "CONTENT_TYPE",
+    "Headers",
+    "InvalidRecord",
+    "decode",
+    "decode_attributes",
+    "decode_data",
+    "encode",
+    "encode_headers",
+]
+
+CONTENT_TYPE = "application/json"
+Headers = Sequence[tuple[str, bytes]]
+
+_PREFIX = "ce_"
+# attributes that travel in headers; ``datacontenttype`` travels as ``content-type`` (binary mode rule)
+_HEADER_ATTRIBUTES = tuple(name for name in Attributes.model_fields if name != "datacontenttype")
+
+
+class InvalidRecord(ValueError):
+    """A Kafka record that is not a valid chiso CloudEvent; ``reason`` says why (for dead letters)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def encode_headers(attributes: Attributes) -> list[tuple[str, bytes]]:
+    """The Kafka headers of an event (binary mode)."""
+    dumped = attributes.model_dump(mode="json", include=set(_HEADER_ATTRIBUTES), exclude_none=True)
+    headers = [("content-type", CONTENT_TYPE.encode())]
+    headers.extend((_PREFIX + name, str(value).encode()) for name, value in dumped.items())
+    return headers
+
+
+def encode(envelope: Envelope) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """(key, value, headers) of a Kafka record carrying ``envelope``."""
+    return (
+        envelope.partitionkey.encode(),
+        envelope.data.model_dump_json().encode(),
+        encode_headers(envelope),
+    )
+
+
+def decode_attributes(headers: Iterable[tuple[str, bytes]] | None) -> Attributes:
+    """Read the CloudEvents attributes from a record's headers (without touching its value)."""
+    found: dict[str, Any] = {}
+    content_type = None
+    for name, raw in headers or ():
+        if name == "content-type":
+            content_type = raw.decode("utf-8", "replace")
+        elif name.startswith(_PREFIX):
+            found[name[len(_PREFIX) :]] = raw.decode("utf-8", "replace")
+    if content_type is not None and content_type.split(";")[0].strip() != CONTENT_TYPE:
+        msg = f"unsupported content-type {content_type!r}; expected {CONTENT_TYPE}"
+        raise InvalidRecord(msg)
+    unknown = set(found) - set(_HEADER_ATTRIBUTES)
+    for name in unknown:  # unknown CloudEvents extensions are allowed by the spec; we ignore them
+        del found[name]
+    try:
+        return Attributes.model_validate(found)
+    except ValidationError as exc:
+        raise InvalidRecord(f"invalid CloudEvents headers: {_short(exc)}") from None
+
+
+def decode_data(attributes: Attributes, value: bytes | None, registry: Registry) -> EventPayload:
+    """Validate a record's value against the schema its attributes name (upcasting old versions)."""
+    if value is None:
+        msg = "record has no value (tombstone) but an event needs data"
+        raise InvalidRecord(msg)
+    try:
+        return registry.parse(attributes.type, attributes.schemaversion, value)
+    except UnknownEventType as exc:
+        raise InvalidRecord(str(exc)) from None
+    except ValidationError as exc:
+        msg = f"{attributes.type} v{attributes.schemaversion}: invalid data: {_short(exc)}"
+        raise InvalidRecord(msg) from None
+
+
+def decode(
+    key: bytes | None, value: bytes | None, headers: Iterable[tuple[str, bytes]] | None, registry: Registry
+) -> Envelope:
+    """A whole :class:`Envelope` from a Kafka record; :class:`InvalidRecord` says what is wrong."""
+    attributes = decode_attributes(headers)
+    if key is not None and key.decode("utf-8", "replace") != attributes.partitionkey:
+        msg = f"record key {key!r} differs from ce_partitionkey {attributes.partitionkey!r}"
+        raise InvalidRecord(msg)
+    if attributes.partitionkey != attributes.subject:
+        msg = "ce_partitionkey must equal ce_subject (one stream = one key = one partition)"
+        raise InvalidRecord(msg)
+    data = decode_data(attributes, value, registry)
+    if attributes.dataschema != type(data).schema_id() and attributes.schemaversion == data.schema_version:
+        msg = f"ce_dataschema {attributes.dataschema!r} does not match {type(data).schema_id()!r}"
+        raise InvalidRecord(msg)
+    return Envelope.model_construct(**dict(attributes), data=data)
+
+
+def _short(exc: ValidationError) -> str:
+    """A one-line summary of a validation error, safe to put in a dead-letter header."""
+    parts = []
+    for error in exc.errors()[:5]:
+        location = ".".join(str(p) for p in error["loc"]) or "<root>"
+        parts.append(f"{location}: {error['msg']}")
+    more = exc.error_count() - 5
+    return "; ".join(parts) + (f" (+{more} more)" if more > 0 else "")
