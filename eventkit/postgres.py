@@ -1,0 +1,258 @@
+"""The PostgreSQL event store (asyncpg).
+
+Gap safety — why ``read_all`` orders by (commit group, position) and not by position alone:
+``position`` comes from an identity sequence when a row is inserted, but the row becomes visible when its
+transaction commits. Transaction A may take position 10, transaction B position 11, and B commit first;
+a reader tailing ``position > last`` that sees 11 and remembers it would never see 10 (TECH_NOTES §5,
+Marten's 9.16.1 bug). Each row therefore records its transaction id (``pg_current_xact_id()``, 64-bit, no
+wraparound) as its *commit group*, and ``read_all`` only returns rows whose transaction id is below the
+oldest transaction still running (``pg_snapshot_xmin``): every transaction below that horizon has
+finished, and no transaction that starts later can get an id below it. Reading in (commit group,
+position) order behind that horizon is a stable, complete order: nothing appears later behind a
+checkpoint. The price is latency, not loss: a long-running *writing* transaction anywhere in the cluster
+holds the horizon back until it ends.
+
+Per-stream order in that global order: appends to one stream serialise on the stream's row lock, but a
+transaction that obtained its id *before* another one appended to the stream and committed could still
+append after it with a smaller id, and would sort first. ``append`` detects that (the stream remembers the
+id of its last writer) and raises :class:`ConcurrencyError`, so the caller retries in a new transaction.
+This only happens to callers that wrote something else before appending in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from contracts.base import EventPayload
+from contracts.envelope import Envelope
+from contracts.registry import Registry
+from eventkit.pg import Connection, Migration
+from eventkit.store import (
+    AppendResult,
+    Checkpoint,
+    ConcurrencyError,
+    DuplicateEventError,
+    StoredEvent,
+    check_subjects,
+)
+
+__all__ = ["MIGRATIONS", "NOTIFY_CHANNEL", "PostgresEventStore", "row_to_stored_event"]
+
+#: ``NOTIFY`` channel an append signals on commit, so relays wake up without polling
+NOTIFY_CHANNEL = "chiso_events_appended"
+
+MIGRATIONS = (
+    Migration(
+        "0001_event_store",
+        """
+        CREATE TABLE es_streams (
+            stream_id   text PRIMARY KEY,
+            version     integer NOT NULL CHECK (version >= 0),
+            last_txid   bigint NOT NULL
+        );
+        CREATE TABLE es_events (
+            position        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            txid            bigint NOT NULL,
+            stream_id       text NOT NULL,
+            version         integer NOT NULL CHECK (version >= 1),
+            event_id        uuid NOT NULL UNIQUE,
+            type            text NOT NULL,
+            schema_version  integer NOT NULL,
+            source          text NOT NULL,
+            occurred_at     timestamptz NOT NULL,
+            unitcode        text NOT NULL,
+            provincecode    text NOT NULL,
+            correlation_id  text,
+            causation_id    text,
+            data            jsonb NOT NULL,
+            recorded_at     timestamptz NOT NULL DEFAULT now(),
+            UNIQUE (stream_id, version)
+        );
+        CREATE INDEX es_events_commit_order ON es_events (txid, position);
+        """,
+    ),
+)
+
+_COLUMNS = (
+    "position, txid, stream_id, version, event_id, type, schema_version, source, occurred_at, unitcode,"
+    " provincecode, correlation_id, causation_id, data, recorded_at"
+)
+
+_INSERT = """
+INSERT INTO es_events (txid, stream_id, version, event_id, type, schema_version, source, occurred_at,
+                       unitcode, provincecode, correlation_id, causation_id, data)
+SELECT $1, $2, v, id, t, sv, src, at, u, p, c, ca, d::jsonb
+FROM unnest($3::int[], $4::uuid[], $5::text[], $6::int[], $7::text[], $8::timestamptz[], $9::text[],
+            $10::text[], $11::text[], $12::text[], $13::text[]) AS x(v, id, t, sv, src, at, u, p, c, ca, d)
+RETURNING position
+"""
+
+# the horizon: transactions below it have all ended (committed or rolled back)
+_READ_ALL = f"""
+SELECT {_COLUMNS} FROM es_events
+WHERE (txid, position) > ($1, $2)
+  AND txid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+ORDER BY txid, position
+LIMIT $3
+"""
+
+
+class PostgresEventStore:
+    """Event store on the tables of :data:`MIGRATIONS`, in the pool's schema."""
+
+    def __init__(self, pool: asyncpg.Pool, registry: Registry) -> None:
+        self._pool = pool
+        self._registry = registry
+
+    async def append(
+        self,
+        stream_id: str,
+        expected_version: int | None,
+        events: Sequence[Envelope],
+        *,
+        connection: Connection | None = None,
+    ) -> AppendResult:
+        """See :meth:`eventkit.store.EventStore.append`.
+
+        With ``connection`` the append joins the caller's open transaction (e.g. an inbox that records
+        consumed offsets atomically with the events); otherwise it runs in its own transaction.
+        """
+        check_subjects(stream_id, events)
+        if connection is not None:
+            return await self._append(connection, stream_id, expected_version, events)
+        async with self._pool.acquire() as conn, conn.transaction():
+            return await self._append(conn, stream_id, expected_version, events)
+
+    async def _append(
+        self,
+        conn: Connection,
+        stream_id: str,
+        expected_version: int | None,
+        events: Sequence[Envelope],
+    ) -> AppendResult:
+        row = await conn.fetchrow(
+            "SELECT version, last_txid, pg_current_xact_id()::text::bigint AS txid"
+            " FROM es_streams WHERE stream_id = $1 FOR UPDATE",
+            stream_id,
+        )
+        if row is None:
+            current, txid = 0, await conn.fetchval("SELECT pg_current_xact_id()::text::bigint")
+        else:
+            current, txid = row["version"], row["txid"]
+            if txid < row["last_txid"]:
+                msg = (
+                    f"{stream_id}: this transaction began before the stream's last writer committed;"
+                    " retry in a new transaction"
+                )
+                raise ConcurrencyError(msg)
+        if expected_version is not None and expected_version != current:
+            msg = f"{stream_id}: expected version {expected_version}, stream is at {current}"
+            raise ConcurrencyError(msg)
+        if not events:
+            return AppendResult(current, ())
+        versions = list(range(current + 1, current + 1 + len(events)))
+        try:
+            async with conn.transaction():  # savepoint: a duplicate id must not poison the caller's tx
+                positions = await conn.fetch(
+                    _INSERT,
+                    txid,
+                    stream_id,
+                    versions,
+                    [e.id for e in events],
+                    [e.type for e in events],
+                    [e.schemaversion for e in events],
+                    [e.source for e in events],
+                    [e.time for e in events],
+                    [e.unitcode for e in events],
+                    [e.provincecode for e in events],
+                    [e.correlationid for e in events],
+                    [e.causationid for e in events],
+                    [e.data.model_dump_json() for e in events],
+                )
+                if row is None:
+                    await conn.execute(
+                        "INSERT INTO es_streams (stream_id, version, last_txid) VALUES ($1, $2, $3)",
+                        stream_id,
+                        versions[-1],
+                        txid,
+                    )
+                else:
+                    await conn.execute(
+                        "UPDATE es_streams SET version = $2, last_txid = $3 WHERE stream_id = $1",
+                        stream_id,
+                        versions[-1],
+                        txid,
+                    )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "es_events_event_id_key":
+                raise DuplicateEventError(await self._existing_ids(conn, events)) from None
+            # a concurrent first append to the same new stream won the race
+            msg = f"{stream_id}: concurrent append ({exc.constraint_name})"
+            raise ConcurrencyError(msg) from None
+        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, stream_id[:100])
+        return AppendResult(versions[-1], tuple(r["position"] for r in positions))
+
+    async def _existing_ids(self, conn: Connection, events: Sequence[Envelope]) -> list[str]:
+        rows = await conn.fetch(
+            "SELECT event_id FROM es_events WHERE event_id = ANY($1::uuid[])", [e.id for e in events]
+        )
+        found = [str(r["event_id"]) for r in rows]
+        return found or [str(e.id) for e in events]  # the duplicate was within the batch itself
+
+    async def read_stream(self, stream_id: str, after_version: int = 0) -> list[StoredEvent]:
+        """See :meth:`eventkit.store.EventStore.read_stream`."""
+        rows = await self._pool.fetch(
+            f"SELECT {_COLUMNS} FROM es_events WHERE stream_id = $1 AND version > $2 ORDER BY version",
+            stream_id,
+            after_version,
+        )
+        return [row_to_stored_event(r, self._registry) for r in rows]
+
+    async def read_all(self, after: Checkpoint | None = None, limit: int = 1000) -> list[StoredEvent]:
+        """See :meth:`eventkit.store.EventStore.read_all` (gap-safe; see the module docstring)."""
+        start = after or Checkpoint()
+        rows = await self._pool.fetch(_READ_ALL, start.commit_group, start.position, limit)
+        return [row_to_stored_event(r, self._registry) for r in rows]
+
+    async def read_all_raw(
+        self, conn: Connection, after: Checkpoint, limit: int
+    ) -> list[asyncpg.Record]:
+        """Like :meth:`read_all` but rows as stored, for the relay's hot path (no payload validation)."""
+        return list(await conn.fetch(_READ_ALL, after.commit_group, after.position, limit))
+
+    async def stream_version(self, stream_id: str) -> int:
+        """See :meth:`eventkit.store.EventStore.stream_version`."""
+        version = await self._pool.fetchval("SELECT version FROM es_streams WHERE stream_id = $1", stream_id)
+        return int(version or 0)
+
+
+def row_to_stored_event(row: asyncpg.Record, registry: Registry) -> StoredEvent:
+    """Rebuild a validated :class:`StoredEvent` from an ``es_events`` row."""
+    cls = registry.latest(row["type"])
+    data: EventPayload = registry.parse(row["type"], row["schema_version"], row["data"])
+    envelope = Envelope(
+        id=row["event_id"],
+        source=row["source"],
+        type=row["type"],
+        subject=row["stream_id"],
+        time=row["occurred_at"],
+        dataschema=cls.schema_id(),
+        schemaversion=cls.schema_version,
+        unitcode=row["unitcode"],
+        provincecode=row["provincecode"],
+        partitionkey=row["stream_id"],
+        sequence=row["version"],
+        correlationid=row["correlation_id"],
+        causationid=row["causation_id"],
+        data=data,
+    )
+    return StoredEvent(
+        position=row["position"],
+        checkpoint=Checkpoint(row["txid"], row["position"]),
+        stream_id=row["stream_id"],
+        version=row["version"],
+        envelope=envelope,
+        recorded_at=row["recorded_at"],
+    )

@@ -1,0 +1,401 @@
+"""Projection runner: Kafka batches into PostgreSQL read models with exactly-once effects.
+
+For every batch, ONE PostgreSQL transaction:
+
+1. locks the projection's stored offsets of the batch's partitions and drops records below them
+   (a record already applied — after a crash or a rebalance race — is never applied twice);
+2. decodes the CloudEvents headers; an invalid record goes to the dead-letter topic;
+3. optionally records the event ids (``dedupe_event_ids``) and drops ids seen before: duplicates that
+   reached Kafka twice (a relay crash republishing a batch, a replayed dead letter) are ignored;
+4. calls :meth:`Projection.apply` with the remaining events, in partition order;
+5. stores the next offset of every partition.
+
+Kafka's own committed offsets are not used for correctness (they are committed now and then so standard
+tools can show lag); on partition assignment the consumer seeks to the offsets stored in PostgreSQL. A
+crash at any point therefore either loses the whole transaction (the batch is read again) or none of it.
+
+A batch that keeps failing is retried, then replayed one record at a time so only the record that fails
+goes to the dead-letter topic (with the exception as reason) and the consumer moves on. Connection
+failures are never blamed on a record: the runner backs off and reads again from the stored offsets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import ClassVar
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
+from aiokafka.structs import ConsumerRecord
+
+from contracts.base import EventPayload
+from contracts.envelope import Attributes
+from contracts.registry import Registry, UnknownEventType
+from contracts.wire import InvalidRecord, decode_attributes, decode_data
+from eventkit.deadletter import DeadLetterPublisher
+from eventkit.logging import bind_message_context, get_logger
+from eventkit.metrics import PlumbingMetrics
+from eventkit.pg import Connection, Migration
+from eventkit.settings import KafkaSettings
+
+__all__ = ["MIGRATIONS", "ConsumedEvent", "Projection", "ProjectionRunner"]
+
+MIGRATIONS = (
+    Migration(
+        "0001_projection_offsets",
+        """
+        CREATE TABLE projection_offsets (
+            projection   text NOT NULL,
+            topic        text NOT NULL,
+            partition    integer NOT NULL,
+            next_offset  bigint NOT NULL,
+            updated_at   timestamptz NOT NULL DEFAULT now(),
+            PRIMARY KEY (projection, topic, partition)
+        );
+        CREATE TABLE projection_processed (
+            projection  text NOT NULL,
+            event_id    uuid NOT NULL,
+            PRIMARY KEY (projection, event_id)
+        );
+        """,
+    ),
+)
+
+_log = get_logger("eventkit.projection")
+_TRANSIENT = (
+    OSError,
+    ConnectionError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    KafkaConnectionError,
+    KafkaTimeoutError,
+)
+
+FaultHook = Callable[[str], None]
+
+
+class ConsumedEvent:
+    """A record read from Kafka: origin, CloudEvents attributes, and its payload decoded on first use."""
+
+    __slots__ = ("_data", "_registry", "attributes", "headers", "key", "offset", "partition", "topic", "value")
+
+    def __init__(
+        self, record: ConsumerRecord[bytes, bytes], attributes: Attributes, registry: Registry
+    ) -> None:
+        self.topic: str = record.topic
+        self.partition: int = record.partition
+        self.offset: int = record.offset
+        self.key = record.key
+        self.value = record.value
+        self.headers: tuple[tuple[str, bytes], ...] = tuple(record.headers or ())
+        self.attributes = attributes
+        self._registry = registry
+        self._data: EventPayload | None = None
+
+    @property
+    def data(self) -> EventPayload:
+        """The validated payload (raises :class:`InvalidRecord`; the runner dead-letters it)."""
+        if self._data is None:
+            self._data = decode_data(self.attributes, self.value, self._registry)
+        return self._data
+
+
+class Projection:
+    """A read model fed from Kafka. Subclasses set the class attributes and implement :meth:`apply`."""
+
+    #: stable name: the consumer group and the key of the stored offsets
+    name: ClassVar[str]
+    #: topics to consume
+    topics: ClassVar[tuple[str, ...]]
+    #: CloudEvents types to apply (others are skipped, but their offsets still advance); None = all
+    event_types: ClassVar[frozenset[str] | None] = None
+    #: record event ids to ignore duplicate records (costs one insert per event)
+    dedupe_event_ids: ClassVar[bool] = True
+    #: validate every wanted payload before :meth:`apply` (invalid ones are dead-lettered); a projection
+    #: that reads headers only may turn it off and skip the payload parsing cost
+    validate_payloads: ClassVar[bool] = True
+    #: the read model's tables
+    migrations: ClassVar[tuple[Migration, ...]] = ()
+
+    async def apply(self, conn: Connection, events: Sequence[ConsumedEvent]) -> None:
+        """Update the read model inside the runner's transaction (``conn``). Must not commit."""
+        raise NotImplementedError
+
+
+class _Transient(Exception):
+    """Infrastructure failure: retry from the stored offsets, never dead-letter for it."""
+
+
+class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: ProjectionRunner) -> None:
+        self._runner = runner
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        # let an in-flight batch finish before the partitions move to another member
+        async with self._runner.batch_lock:
+            pass
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        await self._runner.seek_to_stored(list(assigned))
+
+
+class ProjectionRunner:
+    """Runs one :class:`Projection`; see the module docstring for the guarantees."""
+
+    def __init__(
+        self,
+        *,
+        projection: Projection,
+        pool: asyncpg.Pool,
+        kafka: KafkaSettings,
+        registry: Registry,
+        dead_letters: DeadLetterPublisher,
+        metrics: PlumbingMetrics | None = None,
+        max_records: int = 5000,
+        max_attempts: int = 3,
+        group_id: str | None = None,
+        session_timeout_ms: int = 10_000,
+        fault: FaultHook | None = None,
+    ) -> None:
+        self.projection = projection
+        self._pool = pool
+        self._registry = registry
+        self._dead_letters = dead_letters
+        self._metrics = metrics
+        self._max_records = max_records
+        self._max_attempts = max_attempts
+        self._fault = fault or (lambda _point: None)
+        self.batch_lock = asyncio.Lock()
+        self._consumer = AIOKafkaConsumer(
+            *projection.topics,
+            bootstrap_servers=kafka.bootstrap_servers,
+            client_id=f"{kafka.client_id_prefix}.{projection.name}",
+            group_id=group_id or f"chiso.{projection.name}",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_records=max_records,
+            session_timeout_ms=session_timeout_ms,
+            heartbeat_interval_ms=max(1000, session_timeout_ms // 4),
+        )
+        self._last_kafka_commit = 0.0
+
+    @property
+    def name(self) -> str:
+        """The projection's name (consumer name in metrics and dead letters)."""
+        return self.projection.name
+
+    async def start(self) -> None:
+        """Connect and join the group (offsets are sought on assignment)."""
+        self._consumer.subscribe(list(self.projection.topics), listener=_SeekToStoredOffsets(self))
+        await self._consumer.start()
+
+    async def stop(self) -> None:
+        """Leave the group and close the connection."""
+        await self._consumer.stop()
+
+    async def seek_to_stored(self, partitions: Sequence[TopicPartition]) -> None:
+        """Position ``partitions`` at the offsets stored with the read model (the beginning if none)."""
+        if not partitions:
+            return
+        rows = await self._pool.fetch(
+            "SELECT topic, partition, next_offset FROM projection_offsets"
+            " WHERE projection = $1 AND topic = ANY($2::text[])",
+            self.name,
+            list({tp.topic for tp in partitions}),
+        )
+        stored = {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+        for tp in partitions:
+            if tp in stored:
+                self._consumer.seek(tp, stored[tp])
+            else:
+                await self._consumer.seek_to_beginning(tp)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Consume until ``stop`` is set."""
+        while not stop.is_set():
+            batch = await self._consumer.getmany(timeout_ms=500, max_records=self._max_records)
+            if not batch:
+                await self._maybe_commit_to_kafka()
+                continue
+            self._fault("fetched")
+            try:
+                async with self.batch_lock:
+                    await self.process_batch(batch)
+            except _Transient:
+                _log.warning("database or broker unavailable; re-reading from stored offsets", projection=self.name)
+                await asyncio.sleep(1)
+                await self.seek_to_stored(list(self._consumer.assignment()))
+                continue
+            self._update_lag(batch)
+            await self._maybe_commit_to_kafka()
+
+    async def process_batch(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        """Apply one fetched batch: whole, or record by record if it keeps failing."""
+        started = time.perf_counter()
+        records = [r for tp in sorted(batch, key=lambda t: (t.topic, t.partition)) for r in batch[tp]]
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                await self._transaction(records, poison=None)
+                break
+            except Exception as exc:
+                if _is_transient(exc):
+                    raise _Transient from exc
+                _log.warning("batch failed", projection=self.name, attempt=attempt, error=repr(exc))
+                if attempt == self._max_attempts:
+                    await self._one_by_one(records)
+                else:
+                    await asyncio.sleep(0.05 * 2**attempt)
+        if self._metrics:
+            self._metrics.batch_seconds.labels(f"projection:{self.name}").observe(time.perf_counter() - started)
+
+    async def _one_by_one(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        for record in records:
+            error: Exception | None = None
+            for attempt in range(1, self._max_attempts + 1):
+                try:
+                    await self._transaction([record], poison=None)
+                    error = None
+                    break
+                except Exception as exc:
+                    if _is_transient(exc):
+                        raise _Transient from exc
+                    error = exc
+                    await asyncio.sleep(0.05 * attempt)
+            if error is not None:
+                reason = error.reason if isinstance(error, InvalidRecord) else f"processing failed: {error!r}"
+                await self._transaction([record], poison=reason)
+
+    async def _transaction(self, records: Sequence[ConsumerRecord[bytes, bytes]], poison: str | None) -> None:
+        """The one transaction per batch (see the module docstring). ``poison``: dead-letter these records."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            next_offsets = await self._lock_offsets(conn, records)
+            fresh = [r for r in records if r.offset >= next_offsets[TopicPartition(r.topic, r.partition)]]
+            events: list[ConsumedEvent] = []
+            dead: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
+            for record in fresh:
+                if poison is not None:
+                    dead.append((record, poison))
+                    continue
+                try:
+                    attributes = decode_attributes(record.headers)
+                    # an unknown type is parked, not skipped: once the contracts are upgraded it can be
+                    # replayed; skipping it would lose it silently
+                    self._registry.latest(attributes.type)
+                except (InvalidRecord, UnknownEventType) as exc:
+                    dead.append((record, exc.reason if isinstance(exc, InvalidRecord) else str(exc)))
+                    continue
+                wanted = self.projection.event_types
+                if wanted is not None and attributes.type not in wanted:
+                    continue
+                event = ConsumedEvent(record, attributes, self._registry)
+                if self.projection.validate_payloads:
+                    try:
+                        event.data  # noqa: B018 - parses and caches the payload
+                    except InvalidRecord as exc:
+                        dead.append((record, exc.reason))
+                        continue
+                events.append(event)
+            if self.projection.dedupe_event_ids and events:
+                events = await self._first_seen(conn, events)
+            if events:
+                await self.projection.apply(conn, events)
+            self._fault("applied")
+            for record, reason in dead:
+                await self._park(record, reason)
+            await self._store_offsets(conn, records)
+        self._fault("db_committed")
+        if self._metrics:
+            self._metrics.consumed.labels(self.name, "applied").inc(len(events))
+            self._metrics.consumed.labels(self.name, "dead_lettered").inc(len(dead))
+            self._metrics.consumed.labels(self.name, "skipped").inc(len(records) - len(events) - len(dead))
+
+    async def _lock_offsets(
+        self, conn: Connection, records: Sequence[ConsumerRecord[bytes, bytes]]
+    ) -> dict[TopicPartition, int]:
+        tps = sorted({(r.topic, r.partition) for r in records})
+        topics, partitions = [t for t, _ in tps], [p for _, p in tps]
+        # create missing rows first so the FOR UPDATE below always has a row to lock (two members racing
+        # for a partition during a rebalance serialise here)
+        await conn.execute(
+            """INSERT INTO projection_offsets (projection, topic, partition, next_offset)
+               SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS x(t, p)
+               ON CONFLICT DO NOTHING""",
+            self.name, topics, partitions,
+        )
+        rows = await conn.fetch(
+            """SELECT o.topic, o.partition, o.next_offset FROM projection_offsets o
+               JOIN unnest($2::text[], $3::int[]) AS x(t, p) ON o.topic = x.t AND o.partition = x.p
+               WHERE o.projection = $1 ORDER BY o.topic, o.partition FOR UPDATE OF o""",
+            self.name, topics, partitions,
+        )
+        return {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+
+    async def _first_seen(self, conn: Connection, events: list[ConsumedEvent]) -> list[ConsumedEvent]:
+        rows = await conn.fetch(
+            """INSERT INTO projection_processed (projection, event_id)
+               SELECT $1, id FROM unnest($2::uuid[]) AS x(id)
+               ON CONFLICT DO NOTHING RETURNING event_id""",
+            self.name, [e.attributes.id for e in events],
+        )
+        new = {r["event_id"] for r in rows}
+        first: list[ConsumedEvent] = []
+        for event in events:  # a duplicate inside the batch itself: keep the first occurrence only
+            if event.attributes.id in new:
+                new.discard(event.attributes.id)
+                first.append(event)
+        return first
+
+    async def _store_offsets(self, conn: Connection, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        last: dict[tuple[str, int], int] = {}
+        for r in records:
+            last[(r.topic, r.partition)] = max(last.get((r.topic, r.partition), -1), r.offset)
+        await conn.execute(
+            """UPDATE projection_offsets o SET next_offset = GREATEST(o.next_offset, x.n), updated_at = now()
+               FROM unnest($2::text[], $3::int[], $4::bigint[]) AS x(t, p, n)
+               WHERE o.projection = $1 AND o.topic = x.t AND o.partition = x.p""",
+            self.name, [t for t, _ in last], [p for _, p in last], [o + 1 for o in last.values()],
+        )
+
+    async def _park(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
+        with bind_message_context(topic=record.topic, partition=record.partition, offset=record.offset):
+            _log.warning("dead-lettering record", projection=self.name, reason=reason)
+        await self._dead_letters.publish(
+            reason=reason, topic=record.topic, partition=record.partition, offset=record.offset,
+            key=record.key, value=record.value, headers=list(record.headers or ()),
+        )
+        if self._metrics:
+            self._metrics.dead_letters.labels(self.name).inc()
+
+    def _update_lag(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        if not self._metrics:
+            return
+        for tp, records in batch.items():
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None and records:
+                lag = max(0, highwater - (records[-1].offset + 1))
+                self._metrics.consumer_lag.labels(self.name, tp.topic, str(tp.partition)).set(lag)
+
+    async def _maybe_commit_to_kafka(self) -> None:
+        """Mirror the stored positions to Kafka now and then, for operators' lag tools only."""
+        if time.monotonic() - self._last_kafka_commit < 5:
+            return
+        self._last_kafka_commit = time.monotonic()
+        positions: dict[TopicPartition, int] = {}
+        for tp in self._consumer.assignment():
+            with contextlib.suppress(Exception):
+                positions[tp] = await self._consumer.position(tp)
+        if positions:
+            with contextlib.suppress(Exception):  # a failed mirror commit changes nothing we rely on
+                await self._consumer.commit(positions)
+            self._fault("kafka_committed")
+
+
+def _is_transient(exc: BaseException) -> bool:
+    return isinstance(exc, (*_TRANSIENT, _Transient))

@@ -1,0 +1,97 @@
+"""The PostgreSQL event store: the shared contract suite, plus the commit-order trap of TECH_NOTES §5."""
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from eventkit.pg import apply_migrations
+from eventkit.postgres import MIGRATIONS, PostgresEventStore
+from eventkit.store import NO_STREAM, Checkpoint, ConcurrencyError
+from eventkit.testing import EventStoreContract, sample_event, sample_registry
+
+pytestmark = pytest.mark.integration
+
+
+class TestPostgresEventStore(EventStoreContract):
+    @pytest.fixture
+    def store(self, pg_pool: asyncpg.Pool) -> PostgresEventStore:
+        return PostgresEventStore(pg_pool, sample_registry())
+
+
+async def test_migrations_are_applied_once(pg_pool: asyncpg.Pool) -> None:
+    assert await apply_migrations(pg_pool, "eventkit.store", MIGRATIONS) == []
+
+
+async def test_an_event_committed_after_a_later_position_is_not_skipped(pg_pool: asyncpg.Pool) -> None:
+    """Transaction A takes the smaller position but commits after B: a tailing reader still gets both."""
+    store = PostgresEventStore(pg_pool, sample_registry())
+    async with pg_pool.acquire() as conn_a, pg_pool.acquire() as conn_b:
+        tx_a = conn_a.transaction()
+        await tx_a.start()
+        result_a = await store.append("stream-a", NO_STREAM, [sample_event("stream-a", "A")], connection=conn_a)
+        async with conn_b.transaction():
+            result_b = await store.append("stream-b", NO_STREAM, [sample_event("stream-b", "B")], connection=conn_b)
+        assert result_a.positions[0] < result_b.positions[0]  # A holds the smaller position ...
+        # ... B is committed, A is not: a position-tailing reader would see B, remember it, and skip A.
+        visible = await pg_pool.fetch("SELECT position FROM es_events ORDER BY position")
+        assert [r["position"] for r in visible] == [result_b.positions[0]]
+        seen = await store.read_all(Checkpoint())
+        assert seen == []  # the gap-safe reader holds B back while A may still commit below it
+        await tx_a.commit()
+    seen = await store.read_all(Checkpoint())
+    assert [e.envelope.data.note for e in seen] == ["A", "B"]  # type: ignore[attr-defined]
+    assert seen[0].position < seen[1].position
+
+
+async def test_tailing_reader_misses_nothing_under_concurrent_out_of_order_commits(pg_pool: asyncpg.Pool) -> None:
+    """Many writers commit in random order while a reader tails from its last checkpoint."""
+    store = PostgresEventStore(pg_pool, sample_registry())
+    writers, per_writer = 8, 25
+    done = asyncio.Event()
+    seen: list[str] = []
+
+    async def write(w: int) -> None:
+        for i in range(per_writer):
+            async with pg_pool.acquire() as conn, conn.transaction():
+                await store.append(f"w{w}", None, [sample_event(f"w{w}", f"{w}:{i}")], connection=conn)
+                await asyncio.sleep(0.001 * ((w * 7 + i) % 5))  # hold the transaction open a varying time
+
+    async def tail() -> None:
+        checkpoint = Checkpoint()
+        while True:
+            batch = await store.read_all(checkpoint, limit=7)
+            for event in batch:
+                seen.append(event.envelope.data.note)  # type: ignore[attr-defined]
+                checkpoint = event.checkpoint
+            if not batch:
+                if done.is_set():
+                    return
+                await asyncio.sleep(0.002)
+
+    reader = asyncio.create_task(tail())
+    await asyncio.gather(*(write(w) for w in range(writers)))
+    done.set()
+    await reader
+    expected = {f"{w}:{i}" for w in range(writers) for i in range(per_writer)}
+    assert len(seen) == len(expected)
+    assert set(seen) == expected
+    for w in range(writers):  # and each stream arrives in its own order
+        mine = [int(n.split(":")[1]) for n in seen if n.startswith(f"{w}:")]
+        assert mine == sorted(mine)
+
+
+async def test_a_transaction_older_than_the_streams_last_writer_must_retry(pg_pool: asyncpg.Pool) -> None:
+    """Appending after a younger writer would sort before it in commit order: refused, never reordered."""
+    store = PostgresEventStore(pg_pool, sample_registry())
+    await pg_pool.execute("CREATE TABLE side_effects (x int)")
+    async with pg_pool.acquire() as old:
+        tx = old.transaction()
+        await tx.start()
+        await old.execute("INSERT INTO side_effects VALUES (1)")  # takes a transaction id now
+        await store.append("s", NO_STREAM, [sample_event("s", "younger")])  # commits with a larger id
+        with pytest.raises(ConcurrencyError, match="retry in a new transaction"):
+            await store.append("s", 1, [sample_event("s", "older")], connection=old)
+        await tx.rollback()
+    events = await store.read_all(Checkpoint())
+    assert [e.envelope.data.note for e in events] == ["younger"]  # type: ignore[attr-defined]
