@@ -1,0 +1,169 @@
+"""The process shell every service runs in: one FastAPI app whose lifespan owns the pool, the producer and
+the background components (relays, projection runners), plus /health, /ready and /metrics.
+
+A service's composition root calls :func:`service_app` with an ``assemble`` coroutine that receives the
+opened :class:`Runtime` and returns the service's components and HTTP routers. Nothing is connected at
+import time or when the app object is built: everything opens in the lifespan and closes in reverse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from typing import Protocol
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from fastapi import APIRouter, FastAPI
+from prometheus_client import CollectorRegistry
+
+from contracts.registry import Registry
+from contracts.topics import TOPICS, dead_letter_topic
+from eventkit import postgres, projection, relay
+from eventkit.kafka import build_producer
+from eventkit.logging import configure_logging, get_logger
+from eventkit.metrics import PlumbingMetrics
+from eventkit.ops import database_check, kafka_check, ops_router
+from eventkit.pg import apply_migrations, create_pool
+from eventkit.settings import DatabaseSettings, KafkaSettings, LogSettings
+
+__all__ = ["Component", "Runtime", "ServiceSettings", "chiso_version", "service_app"]
+
+_log = get_logger("eventkit.service")
+
+
+class Component(Protocol):
+    """A long-running part of a service (a relay, a projection runner)."""
+
+    name: str
+
+    async def start(self) -> None:
+        """Connect (called before :meth:`run`)."""
+        ...
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until ``stop`` is set."""
+        ...
+
+    async def stop(self) -> None:
+        """Disconnect (called after :meth:`run` returned)."""
+        ...
+
+
+@dataclass
+class ServiceSettings:
+    """What the shell needs; services build it from their own pydantic settings."""
+
+    name: str
+    schema: str
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    #: create missing topics at start-up (local runs); production provisions topics with ``chiso infra``
+    provision_topics: bool = True
+    #: consumers whose dead-letter topics this service writes
+    dead_letter_consumers: Sequence[str] = ()
+
+
+@dataclass
+class Runtime:
+    """The opened resources a service's components are built from."""
+
+    settings: ServiceSettings
+    pool: asyncpg.Pool
+    producer: AIOKafkaProducer
+    registry: Registry
+    metrics: PlumbingMetrics
+
+
+def chiso_version() -> str:
+    """The installed package version (``0.0.0`` when running from a plain checkout)."""
+    try:
+        return version("chiso")
+    except PackageNotFoundError:  # pragma: no cover
+        return "0.0.0"
+
+
+Assemble = Callable[[Runtime], Awaitable[tuple[Sequence[Component], Sequence[APIRouter]]]]
+
+
+def service_app(
+    settings: ServiceSettings,
+    registry: Registry,
+    assemble: Assemble,
+    *,
+    title: str,
+    description: str,
+) -> FastAPI:
+    """The ASGI app of one service (run it with uvicorn)."""
+    prometheus = CollectorRegistry()
+    metrics = PlumbingMetrics(prometheus)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.log.level, json_output=settings.log.json_output)
+        if settings.provision_topics:
+            await _provision(settings)
+        pool = await create_pool(
+            settings.database.url,
+            settings.schema,
+            min_size=settings.database.pool_min_size,
+            max_size=settings.database.pool_max_size,
+        )
+        producer = build_producer(settings.kafka, settings.name)
+        await producer.start()
+        for component, migrations in (
+            ("eventkit.store", postgres.MIGRATIONS),
+            ("eventkit.relay", relay.MIGRATIONS),
+            ("eventkit.projection", projection.MIGRATIONS),
+        ):
+            await apply_migrations(pool, component, migrations)
+        runtime = Runtime(settings, pool, producer, registry, metrics)
+        components, routers = await assemble(runtime)
+        for router in routers:
+            app.include_router(router)
+        app.include_router(
+            ops_router(
+                service=settings.name,
+                version=chiso_version(),
+                checks={"database": database_check(pool), "kafka": kafka_check(producer)},
+                registry=prometheus,
+            )
+        )
+        app.state.runtime = runtime
+        stop = asyncio.Event()
+        for component in components:
+            await component.start()
+        tasks = [asyncio.create_task(c.run(stop), name=c.name) for c in components]
+        _log.info("service started", service=settings.name, components=[c.name for c in components])
+        try:
+            yield
+        finally:
+            stop.set()
+            for task in tasks:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(task, timeout=15)
+            for component in components:
+                with contextlib.suppress(Exception):
+                    await component.stop()
+            await producer.stop()
+            await pool.close()
+            _log.info("service stopped", service=settings.name)
+
+    return FastAPI(title=title, description=description, version=chiso_version(), lifespan=lifespan)
+
+
+async def _provision(settings: ServiceSettings) -> None:
+    from infra.topics import TopicSpec, provision_topics  # noqa: PLC0415 - only local runs provision
+
+    specs = [
+        TopicSpec(name=t.name, partitions=t.partitions, retention_ms=None if t.keep_forever else 30 * 86_400_000)
+        for t in TOPICS
+    ]
+    specs += [
+        TopicSpec(name=dead_letter_topic(c), partitions=1, retention_ms=None) for c in settings.dead_letter_consumers
+    ]
+    await provision_topics(settings.kafka.bootstrap_servers, specs)
