@@ -13,6 +13,7 @@ Readers always get the latest class: an old record is upcast step by step before
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable, Iterable, Mapping
 from functools import cache
@@ -77,7 +78,7 @@ class Registry:
             if step is None:
                 msg = f"no upcaster from {event_type} v{version}"
                 raise UnknownEventType(msg)
-            data = step(data)
+            data = step(copy.deepcopy(data))  # an upcaster may mutate its input; callers keep theirs
             version += 1
         return data
 

@@ -93,6 +93,10 @@ def decode_data(attributes: Attributes, value: bytes | None, registry: Registry)
     except ValidationError as exc:
         msg = f"{attributes.type} v{attributes.schemaversion}: invalid data: {_short(exc)}"
         raise InvalidRecord(msg) from None
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        # old-version data goes through json.loads and the upcasters first; their failures are bad input too
+        msg = f"{attributes.type} v{attributes.schemaversion}: invalid data (upcast failed): {exc!r}"[:500]
+        raise InvalidRecord(msg) from None
 
 
 def decode(
