@@ -25,7 +25,6 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import ClassVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -110,18 +109,18 @@ class Projection:
     """A read model fed from Kafka. Subclasses set the class attributes and implement :meth:`apply`."""
 
     #: stable name: the consumer group and the key of the stored offsets
-    name: ClassVar[str]
+    name: str
     #: topics to consume
-    topics: ClassVar[tuple[str, ...]]
+    topics: tuple[str, ...]
     #: CloudEvents types to apply (others are skipped, but their offsets still advance); None = all
-    event_types: ClassVar[frozenset[str] | None] = None
+    event_types: frozenset[str] | None = None
     #: record event ids to ignore duplicate records (costs one insert per event)
-    dedupe_event_ids: ClassVar[bool] = True
+    dedupe_event_ids: bool = True
     #: validate every wanted payload before :meth:`apply` (invalid ones are dead-lettered); a projection
     #: that reads headers only may turn it off and skip the payload parsing cost
-    validate_payloads: ClassVar[bool] = True
+    validate_payloads: bool = True
     #: the read model's tables
-    migrations: ClassVar[tuple[Migration, ...]] = ()
+    migrations: tuple[Migration, ...] = ()
 
     async def apply(self, conn: Connection, events: Sequence[ConsumedEvent]) -> None:
         """Update the read model inside the runner's transaction (``conn``). Must not commit."""

@@ -93,6 +93,12 @@ class Relay:
         self._idle_wait_s = idle_wait_s
         self._wake = asyncio.Event()
 
+    async def start(self) -> None:
+        """Nothing to connect: the pool and the producer belong to the service."""
+
+    async def stop(self) -> None:
+        """Nothing to close (see :meth:`start`)."""
+
     async def checkpoint(self) -> Checkpoint:
         """Where the relay will continue from."""
         row = await self._pool.fetchrow("SELECT txid, position FROM relay_checkpoints WHERE relay = $1", self.name)

@@ -115,12 +115,12 @@ def service_app(
         )
         producer = build_producer(settings.kafka, settings.name)
         await producer.start()
-        for component, migrations in (
+        for owner, migrations in (
             ("eventkit.store", postgres.MIGRATIONS),
             ("eventkit.relay", relay.MIGRATIONS),
             ("eventkit.projection", projection.MIGRATIONS),
         ):
-            await apply_migrations(pool, component, migrations)
+            await apply_migrations(pool, owner, migrations)
         runtime = Runtime(settings, pool, producer, registry, metrics)
         components, routers = await assemble(runtime)
         for router in routers:

@@ -84,10 +84,10 @@ class SampleTotalsProjection(Projection):
     pattern real projections use (TECH_NOTES §3).
     """
 
-    name: ClassVar[str] = "sample_totals"
-    topics: ClassVar[tuple[str, ...]] = (SAMPLE_TOPIC,)
-    event_types: ClassVar[frozenset[str] | None] = frozenset({SampleHappened.event_type})
-    migrations: ClassVar[tuple[Migration, ...]] = (
+    name = "sample_totals"
+    topics: tuple[str, ...] = (SAMPLE_TOPIC,)
+    event_types = frozenset({SampleHappened.event_type})
+    migrations = (
         Migration(
             "0001_sample_totals",
             "CREATE TABLE sample_totals (unitcode text PRIMARY KEY, events bigint NOT NULL, total bigint NOT NULL)",
@@ -96,9 +96,9 @@ class SampleTotalsProjection(Projection):
 
     def __init__(self, topics: tuple[str, ...] | None = None, *, read_payload: bool = True) -> None:
         if topics is not None:
-            self.topics = topics  # type: ignore[misc]
+            self.topics = topics
         self._read_payload = read_payload
-        self.validate_payloads = read_payload  # type: ignore[misc]
+        self.validate_payloads = read_payload
 
     async def apply(self, conn: Connection, events: Sequence[ConsumedEvent]) -> None:
         counts: Counter[str] = Counter()

@@ -22,7 +22,7 @@ async def create_topic(bootstrap: str, name: str, partitions: int = 3) -> str:
 
 
 async def read_topic(
-    bootstrap: str, topic: str, *, expect: int | None = None, timeout: float = 30.0
+    bootstrap: str, topic: str, *, expect: int | None = None, wait_s: float = 30.0
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """All records of ``topic`` (every partition, from the beginning), waiting for ``expect`` of them."""
     # no group: aiokafka assigns every partition of the topic, starting at the earliest offset
@@ -32,7 +32,7 @@ async def read_topic(
     await consumer.start()
     try:
         records: list[ConsumerRecord[bytes, bytes]] = []
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=300)
             for recs in batch.values():

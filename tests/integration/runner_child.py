@@ -60,4 +60,5 @@ async def main(url: str, bootstrap: str, topic: str, crash_point: str | None, nt
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    asyncio.run(main(args[0], args[1], args[2], args[3] if len(args) > 3 else None, int(args[4]) if len(args) > 4 else 1))
+    crash_point = args[3] if len(args) > 3 else None
+    asyncio.run(main(args[0], args[1], args[2], crash_point, int(args[4]) if len(args) > 4 else 1))

@@ -5,8 +5,8 @@ import dataclasses
 import os
 import random
 import subprocess
-import uuid
 import sys
+import uuid
 from collections import Counter
 from pathlib import Path
 

@@ -96,7 +96,7 @@ async def test_concurrent_writers_are_relayed_complete_and_in_stream_order(pg_po
     running = asyncio.create_task(relay.run(stop))
     try:
         await asyncio.gather(*(writer(s) for s in range(streams)))
-        records = await read_topic(kafka_bootstrap, topic, expect=streams * per_stream, timeout=60)
+        records = await read_topic(kafka_bootstrap, topic, expect=streams * per_stream, wait_s=60)
     finally:
         stop.set()
         await running
