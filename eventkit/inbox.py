@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from contracts.envelope import Envelope
 from eventkit.pg import Connection
 from eventkit.postgres import PostgresEventStore
-from eventkit.projection import ConsumedEvent, Projection
+from eventkit.projection import ConsumedEvent, Projection, Rejection
 from eventkit.store import DuplicateEventError
 
 __all__ = ["Append", "Inbox"]
@@ -28,7 +28,8 @@ class Append:
     events: Sequence[Envelope]
 
 
-Accept = Callable[[ConsumedEvent], Sequence[Append]]
+#: what the service makes of an inbound fact: the appends, or the reason it refuses the fact
+Accept = Callable[[ConsumedEvent], Sequence[Append] | str]
 
 
 class Inbox(Projection):
@@ -40,10 +41,15 @@ class Inbox(Projection):
         self._store = store
         self._accept = accept
 
-    async def apply(self, conn: Connection, events: Sequence[ConsumedEvent]) -> None:
+    async def apply(self, conn: Connection, events: Sequence[ConsumedEvent]) -> list[Rejection]:
         """Append the accepted events of every inbound record inside the runner's transaction."""
+        rejected: list[Rejection] = []
         for event in events:
-            for append in self._accept(event):
+            decision = self._accept(event)
+            if isinstance(decision, str):
+                rejected.append(Rejection(event, decision))
+                continue
+            for append in decision:
                 try:
                     await self._store.append(
                         append.stream_id, append.expected_version, append.events, connection=conn
@@ -51,3 +57,4 @@ class Inbox(Projection):
                 except DuplicateEventError:
                     # the same fact arrived under another record (a partner re-sent it): already stored
                     continue
+        return rejected

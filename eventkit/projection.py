@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -41,7 +42,7 @@ from eventkit.metrics import PlumbingMetrics
 from eventkit.pg import Connection, Migration
 from eventkit.settings import KafkaSettings
 
-__all__ = ["MIGRATIONS", "ConsumedEvent", "Projection", "ProjectionRunner"]
+__all__ = ["MIGRATIONS", "ConsumedEvent", "Projection", "ProjectionRunner", "Rejection"]
 
 MIGRATIONS = (
     Migration(
@@ -82,11 +83,14 @@ FaultHook = Callable[[str], None]
 class ConsumedEvent:
     """A record read from Kafka: origin, CloudEvents attributes, and its payload decoded on first use."""
 
-    __slots__ = ("_data", "_registry", "attributes", "headers", "key", "offset", "partition", "topic", "value")
+    __slots__ = (
+        "_data", "_registry", "attributes", "headers", "key", "offset", "partition", "record", "topic", "value",
+    )
 
     def __init__(
         self, record: ConsumerRecord[bytes, bytes], attributes: Attributes, registry: Registry
     ) -> None:
+        self.record = record
         self.topic: str = record.topic
         self.partition: int = record.partition
         self.offset: int = record.offset
@@ -103,6 +107,14 @@ class ConsumedEvent:
         if self._data is None:
             self._data = decode_data(self.attributes, self.value, self._registry)
         return self._data
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An event a projection refuses, and why (becomes a dead letter)."""
+
+    event: ConsumedEvent
+    reason: str
 
 
 class Projection:
@@ -122,8 +134,12 @@ class Projection:
     #: the read model's tables
     migrations: tuple[Migration, ...] = ()
 
-    async def apply(self, conn: Connection, events: Sequence[ConsumedEvent]) -> None:
-        """Update the read model inside the runner's transaction (``conn``). Must not commit."""
+    async def apply(self, conn: Connection, events: Sequence[ConsumedEvent]) -> Sequence[Rejection] | None:
+        """Update the read model inside the runner's transaction (``conn``). Must not commit.
+
+        Returns the events it refuses to apply, with the reason (they go to the dead-letter topic in the
+        same transaction); raising instead fails the whole batch (retried, then bisected).
+        """
         raise NotImplementedError
 
 
@@ -303,17 +319,19 @@ class ProjectionRunner:
                 events.append(event)
             if self.projection.dedupe_event_ids and events:
                 events = await self._first_seen(conn, events)
+            invalid = len(dead)
             if events:
-                await self.projection.apply(conn, events)
+                for rejection in await self.projection.apply(conn, events) or ():
+                    dead.append((rejection.event.record, rejection.reason))
             self._fault("applied")
             for record, reason in dead:
                 await self._park(record, reason)
             await self._store_offsets(conn, records)
         self._fault("db_committed")
         if self._metrics:
-            self._metrics.consumed.labels(self.name, "applied").inc(len(events))
+            self._metrics.consumed.labels(self.name, "applied").inc(len(events) - (len(dead) - invalid))
             self._metrics.consumed.labels(self.name, "dead_lettered").inc(len(dead))
-            self._metrics.consumed.labels(self.name, "skipped").inc(len(records) - len(events) - len(dead))
+            self._metrics.consumed.labels(self.name, "skipped").inc(len(records) - len(events) - invalid)
 
     async def _lock_offsets(
         self, conn: Connection, records: Sequence[ConsumerRecord[bytes, bytes]]

@@ -38,7 +38,10 @@ _log = get_logger("eventkit.service")
 class Component(Protocol):
     """A long-running part of a service (a relay, a projection runner)."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """For logs and task names."""
+        ...
 
     async def start(self) -> None:
         """Connect (called before :meth:`run`)."""

@@ -1,0 +1,108 @@
+"""The AsyncAPI document of every service, declared from the contracts (committed under contracts/asyncapi/)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from contracts import dossiers, plans, surveys
+from contracts.topics import DOSSIERS_EVENTS, DOSSIERS_INBOUND, PLANS_EVENTS, SURVEYS_EVENTS
+from eventkit.asyncapi import Channel, build_asyncapi, render
+from eventkit.service import chiso_version
+from services.dossiers.app import INBOX
+from services.scoring.projections import UnitActivityProjection
+
+__all__ = ["DOCUMENTS", "check_asyncapi", "write_asyncapi"]
+
+_DERIVED = (dossiers.DossierResolved, dossiers.DossierBecameOverdue, dossiers.ApologyAssessed)
+_INBOUND_DOSSIER_FACTS = tuple(e for e in dossiers.EVENTS if e not in _DERIVED)
+
+
+def _dossiers() -> dict[str, Any]:
+    return build_asyncapi(
+        service="dossiers",
+        version=chiso_version(),
+        description="One-stop-shop software publishes dossier facts; chiso stores them once and republishes "
+        "them, with its derived facts, as canonical dossier events.",
+        receives=[
+            Channel(
+                DOSSIERS_INBOUND,
+                "dossiers-inbound",
+                "Dossier facts from provincial one-stop-shop systems. Key = ce_subject = `dossier:<MaHoSo>` "
+                "(or `feedback:<id>`). Refused facts go to vn.cchc.deadletters.dossiers.inbound with the reason.",
+                _INBOUND_DOSSIER_FACTS,
+                group_id=f"chiso.{INBOX}",
+            )
+        ],
+        sends=[Channel(DOSSIERS_EVENTS, "dossiers-events", "Canonical dossier events", dossiers.EVENTS)],
+    )
+
+
+def _surveys() -> dict[str, Any]:
+    return build_asyncapi(
+        service="surveys",
+        version=chiso_version(),
+        description="Citizen survey responses (SIPAS and questionnaires) as events.",
+        receives=[],
+        sends=[Channel(SURVEYS_EVENTS, "surveys-events", "Canonical survey events", surveys.EVENTS)],
+    )
+
+
+def _plans() -> dict[str, Any]:
+    return build_asyncapi(
+        service="plans",
+        version=chiso_version(),
+        description="CCHC plans, targets, tasks, reports, inspections and PAR criterion assessments.",
+        receives=[],
+        sends=[Channel(PLANS_EVENTS, "plans-events", "Plans, tasks, reports and assessments", plans.EVENTS)],
+    )
+
+
+def _scoring() -> dict[str, Any]:
+    return build_asyncapi(
+        service="scoring",
+        version=chiso_version(),
+        description="Projects the canonical events of all services into per-commune read models.",
+        receives=[
+            Channel(topic, f"scoring-{topic.split('.')[2]}", f"Read by the {UnitActivityProjection.name} projection",
+                    payloads, group_id=f"chiso.{UnitActivityProjection.name}")
+            for topic, payloads in (
+                (DOSSIERS_EVENTS, dossiers.EVENTS),
+                (SURVEYS_EVENTS, surveys.EVENTS),
+                (PLANS_EVENTS, plans.EVENTS),
+            )
+        ],
+        sends=[],
+    )
+
+
+DOCUMENTS: dict[str, Callable[[], dict[str, Any]]] = {
+    "dossiers": _dossiers,
+    "surveys": _surveys,
+    "plans": _plans,
+    "scoring": _scoring,
+}
+
+
+def write_asyncapi(directory: Path) -> list[Path]:
+    """Write ``<service>.json`` for every service; returns the paths."""
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for service, build in DOCUMENTS.items():
+        path = directory / f"{service}.json"
+        path.write_text(render(build()), encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def check_asyncapi(directory: Path) -> list[str]:
+    """Services whose committed document differs from the generated one (drift)."""
+    problems = []
+    for service, build in DOCUMENTS.items():
+        path = directory / f"{service}.json"
+        if not path.exists():
+            problems.append(f"{path} is missing")
+        elif path.read_text(encoding="utf-8") != render(build()):
+            problems.append(f"{path} differs from the code")
+    return problems

@@ -1,0 +1,68 @@
+"""What an inbound one-stop-shop fact becomes: pure functions, no I/O, the clock passed in.
+
+Foundation scope: a fact on the inbound topic is checked for the things every later rule relies on (it
+is a fact partners may send, it names its stream consistently) and becomes the canonical event of the
+dossier's stream, exactly once. The lifecycle rules (impossible transitions, working-time due dates,
+timeliness) build on this in the dossiers issue.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from contracts.base import EventPayload
+from contracts.dossiers import (
+    ApologyAssessed,
+    DossierBecameOverdue,
+    DossierResolved,
+    FeedbackReceived,
+    FeedbackStateChanged,
+)
+from contracts.envelope import Attributes
+
+__all__ = ["CANONICAL_NAMESPACE", "Accepted", "canonical_event_id", "decide_inbound_fact", "stream_of"]
+
+#: namespace of canonical event ids: uuid5(namespace, "<source>|<id>") is stable, so a fact re-sent by a
+#: partner maps to the same canonical event and is stored once
+CANONICAL_NAMESPACE = uuid.UUID("8a3f1c2e-5b7d-4e0a-9c61-2f4d8b9e7a10")
+
+# derived facts are this service's verdicts (timeliness, overdue, apology compliance): never accepted
+# from outside, or a partner could write its own scores
+_DERIVED = frozenset({DossierResolved.event_type, DossierBecameOverdue.event_type, ApologyAssessed.event_type})
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The canonical event to store for an inbound fact."""
+
+    stream_id: str
+    event_id: uuid.UUID
+
+
+def canonical_event_id(source: str, event_id: uuid.UUID) -> uuid.UUID:
+    """The id of the canonical event for the partner event (``source``, ``event_id``)."""
+    return uuid.uuid5(CANONICAL_NAMESPACE, f"{source}|{event_id}")
+
+
+def stream_of(data: EventPayload) -> str:
+    """The stream a dossier-service fact belongs to: the dossier (mã hồ sơ) or the feedback (PAKN)."""
+    if isinstance(data, FeedbackReceived | FeedbackStateChanged):
+        return f"feedback:{data.feedback_id}"
+    dossier_id = getattr(data, "dossier_id", None)
+    if not isinstance(dossier_id, str):
+        msg = f"{data.event_type} has no dossier or feedback id"
+        raise TypeError(msg)
+    return f"dossier:{dossier_id}"
+
+
+def decide_inbound_fact(attributes: Attributes, data: EventPayload) -> Accepted | str:
+    """Accept a partner's fact as a canonical event, or say why it is refused (it becomes a dead letter)."""
+    if data.producer != "dossiers":
+        return f"{attributes.type} is not a dossier fact (owned by the {data.producer} service)"
+    if attributes.type in _DERIVED:
+        return f"{attributes.type} is derived by chiso and cannot be sent by a partner"
+    stream_id = stream_of(data)
+    if attributes.subject != stream_id:
+        return f"ce_subject {attributes.subject!r} must be the stream id {stream_id!r} (key rule)"
+    return Accepted(stream_id=stream_id, event_id=canonical_event_id(attributes.source, attributes.id))

@@ -1,0 +1,1 @@
+"""The scoring service: projects the event streams into per-commune indicators, served and published."""

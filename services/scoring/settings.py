@@ -1,0 +1,19 @@
+"""Configuration of the scoring service (env prefix ``SCORING_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ScoringSettings"]
+
+
+class ScoringSettings(BaseSettings):
+    """Where the service listens and how the projections batch."""
+
+    model_config = SettingsConfigDict(env_prefix="SCORING_", extra="ignore")
+
+    http_host: str = Field(default="127.0.0.1", description="HTTP bind address")
+    http_port: int = Field(default=8104, description="HTTP port (/health, /ready, /metrics, query API)")
+    db_schema: str = Field(default="scoring", description="PostgreSQL schema holding the read models")
+    max_batch: int = Field(default=5000, ge=1, description="Most Kafka records per projection transaction")

@@ -1,0 +1,1 @@
+"""The surveys service: SIPAS and citizen questionnaires turned into trustworthy response events."""
