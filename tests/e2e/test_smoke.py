@@ -105,7 +105,7 @@ def _cloudevent(dossier_id: str, event_id: str, unitcode: str, data: bytes) -> t
     return subject.encode(), data, [(k, v.encode()) for k, v in headers.items()]
 
 
-async def _wait_for(check, timeout_s: float = 60.0):  # noqa: ANN001, ANN202
+async def _wait_for(check, timeout_s: float = 60.0):
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
         result = await check()
