@@ -26,6 +26,7 @@ from pydantic import AwareDatetime, Field, SerializeAsAny
 from contracts.base import EventPayload, Record
 
 __all__ = [
+    "EVENT_TYPE_PATTERN",
     "PROVINCE_CODE_PATTERN",
     "UNIT_CODE_PATTERN",
     "Attributes",
@@ -36,6 +37,8 @@ __all__ = [
 #: 2-digit province codes; 5-digit commune codes (current registry); 3-digit legacy district codes
 UNIT_CODE_PATTERN = r"^(\d{2}|\d{3}|\d{5})$"
 PROVINCE_CODE_PATTERN = r"^\d{2}$"
+#: stable event type names: ``vn.cchc.<aggregate>.<fact>``
+EVENT_TYPE_PATTERN = r"^vn\.cchc\.[a-z_]+(\.[a-z_]+)+$"
 
 UnitCode = Annotated[
     str,
@@ -59,7 +62,7 @@ class Attributes(Record):
     )
     specversion: Literal["1.0"] = Field(default="1.0", description="CloudEvents specification version")
     type: str = Field(
-        pattern=r"^vn\.cchc\.[a-z_]+(\.[a-z_]+)+$",
+        pattern=EVENT_TYPE_PATTERN,
         description="Stable event type name, e.g. ``vn.cchc.dossier.received``",
     )
     subject: str = Field(min_length=1, max_length=200, description="The stream (aggregate) id the event belongs to")

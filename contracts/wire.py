@@ -7,17 +7,28 @@ attributes (type, unit) of a record and skip it without parsing its payload.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
-from typing import Any
+from datetime import datetime
+from operator import itemgetter
+from typing import Any, NamedTuple
+from uuid import UUID
 
 from pydantic import ValidationError
 
 from contracts.base import EventPayload
-from contracts.envelope import Attributes, Envelope
+from contracts.envelope import (
+    EVENT_TYPE_PATTERN,
+    PROVINCE_CODE_PATTERN,
+    UNIT_CODE_PATTERN,
+    Attributes,
+    Envelope,
+)
 from contracts.registry import Registry, UnknownEventType
 
 __all__ = [
     "CONTENT_TYPE",
+    "CloudEventHeaders",
     "Headers",
     "InvalidRecord",
     "decode",
@@ -25,6 +36,7 @@ __all__ = [
     "decode_data",
     "encode",
     "encode_headers",
+    "read_headers",
 ]
 
 CONTENT_TYPE = "application/json"
@@ -81,7 +93,105 @@ def decode_attributes(headers: Iterable[tuple[str, bytes]] | None) -> Attributes
         raise InvalidRecord(f"invalid CloudEvents headers: {_short(exc)}") from None
 
 
-def decode_data(attributes: Attributes, value: bytes | None, registry: Registry) -> EventPayload:
+class CloudEventHeaders(NamedTuple):
+    """The validated attributes of a record, as cheap to build as a tuple (consumers' hot path).
+
+    Same fields and meaning as :class:`Attributes`, except ``id``, kept as its canonical text (``UUID(id)``
+    when an object is needed; PostgreSQL takes the text as is).
+    """
+
+    id: str
+    source: str
+    type: str
+    subject: str
+    time: datetime
+    dataschema: str
+    schemaversion: int
+    unitcode: str
+    provincecode: str
+    partitionkey: str
+    sequence: int | None
+    correlationid: str | None
+    causationid: str | None
+
+    def to_attributes(self) -> Attributes:
+        """The full pydantic model (the values were already validated)."""
+        return Attributes.model_construct(**{**self._asdict(), "id": UUID(self.id)})
+
+    @classmethod
+    def from_attributes(cls, attributes: Attributes) -> CloudEventHeaders:
+        """From the pydantic model."""
+        values = attributes.model_dump(exclude={"specversion", "datacontenttype"})
+        return cls(**{**values, "id": str(attributes.id)})
+
+
+# The fast path accepts only the canonical form of every attribute, each a form the pydantic model accepts
+# too; anything else (another UUID spelling, another date format, a missing or odd header) is judged by
+# :func:`decode_attributes`, so both paths accept exactly the same records (tests/unit prove it). The
+# required headers are fetched, decoded and checked in three C-level calls: on the consumers' hot path,
+# per-header Python work costs more than Kafka's own record parsing.
+_REQUIRED = itemgetter(
+    "ce_id", "ce_time", "ce_schemaversion", "ce_type", "ce_unitcode", "ce_provincecode",
+    "ce_source", "ce_subject", "ce_partitionkey", "ce_dataschema",
+)
+_MAX_SUBJECT = Attributes.model_fields["subject"].metadata[-1].max_length
+_CANONICAL = re.compile(
+    r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\x00"
+    r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2}))\x00"
+    r"([1-9]\d{0,8})\x00"
+    "(" + EVENT_TYPE_PATTERN.strip("^$").replace("(", "(?:") + ")\x00"
+    "(" + UNIT_CODE_PATTERN.strip("^$").replace("(", "(?:") + ")\x00"
+    "(" + PROVINCE_CODE_PATTERN.strip("^$") + ")\x00"
+    + r"([^\x00]+)\x00"
+    + r"([^\x00]{1," + str(_MAX_SUBJECT) + r"})\x00"
+    + r"([^\x00]+)\x00"
+    + r"([^\x00]*)"
+)
+_POSITIVE = re.compile(r"[1-9]\d{0,8}")
+
+
+def read_headers(headers: Iterable[tuple[str, bytes]] | None) -> CloudEventHeaders:
+    """:func:`decode_attributes`, fast: a dict, a join, one regex and one tuple for a canonical record."""
+    h = dict(headers or ())
+    try:
+        match = _CANONICAL.fullmatch(b"\x00".join(_REQUIRED(h)).decode())
+        if (
+            match is not None
+            and h.get("content-type", b"application/json") == b"application/json"
+            and h.get("ce_specversion", b"1.0") == b"1.0"
+        ):
+            event_id, time, version, event_type, unit, province, source, subject, key, schema = match.groups()
+            sequence = h.get("ce_sequence")
+            correlation = h.get("ce_correlationid")
+            causation = h.get("ce_causationid")
+            if sequence is None or _POSITIVE.fullmatch(sequence.decode()):
+                # tuple.__new__ skips the NamedTuple's Python-level __new__ (same fields, in order)
+                return tuple.__new__(
+                    CloudEventHeaders,
+                    (
+                        event_id,
+                        source,
+                        event_type,
+                        subject,
+                        datetime.fromisoformat(time),
+                        schema,
+                        int(version),
+                        unit,
+                        province,
+                        key,
+                        None if sequence is None else int(sequence),
+                        None if correlation is None else correlation.decode(),
+                        None if causation is None else causation.decode(),
+                    ),
+                )
+    except (KeyError, UnicodeDecodeError, ValueError):
+        pass
+    return CloudEventHeaders.from_attributes(decode_attributes(h.items()))
+
+
+def decode_data(
+    attributes: Attributes | CloudEventHeaders, value: bytes | None, registry: Registry
+) -> EventPayload:
     """Validate a record's value against the schema its attributes name (upcasting old versions)."""
     if value is None:
         msg = "record has no value (tombstone) but an event needs data"

@@ -33,9 +33,8 @@ from aiokafka.errors import KafkaConnectionError, KafkaTimeoutError
 from aiokafka.structs import ConsumerRecord
 
 from contracts.base import EventPayload
-from contracts.envelope import Attributes
 from contracts.registry import Registry, UnknownEventType
-from contracts.wire import InvalidRecord, decode_attributes, decode_data
+from contracts.wire import CloudEventHeaders, InvalidRecord, decode_data, read_headers
 from eventkit.deadletter import DeadLetterPublisher
 from eventkit.logging import bind_message_context, get_logger
 from eventkit.metrics import PlumbingMetrics
@@ -77,7 +76,12 @@ _TRANSIENT = (
     KafkaTimeoutError,
 )
 
+#: how long one top-up round waits for an in-flight fetch (bounds the latency it can add)
+_TOP_UP_WAIT_MS = 5
+
 FaultHook = Callable[[str], None]
+Batch = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
+Group = tuple[tuple[str, int], list[ConsumerRecord[bytes, bytes]]]
 
 
 class ConsumedEvent:
@@ -88,7 +92,7 @@ class ConsumedEvent:
     )
 
     def __init__(
-        self, record: ConsumerRecord[bytes, bytes], attributes: Attributes, registry: Registry
+        self, record: ConsumerRecord[bytes, bytes], attributes: CloudEventHeaders, registry: Registry
     ) -> None:
         self.record = record
         self.topic: str = record.topic
@@ -236,6 +240,7 @@ class ProjectionRunner:
         """Consume until ``stop`` is set."""
         while not stop.is_set():
             batch = await self._consumer.getmany(timeout_ms=500, max_records=self._max_records)
+            batch = await self._top_up(batch)
             if not batch:
                 await self._maybe_commit_to_kafka()
                 continue
@@ -251,20 +256,36 @@ class ProjectionRunner:
             self._update_lag(batch)
             await self._maybe_commit_to_kafka()
 
-    async def process_batch(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+    async def _top_up(self, batch: Batch) -> Batch:
+        """Under load, add the records of fetches already in flight: fewer, larger transactions.
+
+        Waits at most a few milliseconds per round (the fetches are already on the wire), and only while
+        records keep coming, so a quiet topic adds no latency.
+        """
+        count = sum(len(v) for v in batch.values())
+        while batch and count < self._max_records:
+            more = await self._consumer.getmany(timeout_ms=_TOP_UP_WAIT_MS, max_records=self._max_records - count)
+            if not more:
+                break
+            for tp, records in more.items():
+                batch.setdefault(tp, []).extend(records)
+                count += len(records)
+        return batch
+
+    async def process_batch(self, batch: Batch) -> None:
         """Apply one fetched batch: whole, or record by record if it keeps failing."""
         started = time.perf_counter()
-        records = [r for tp in sorted(batch, key=lambda t: (t.topic, t.partition)) for r in batch[tp]]
+        groups = [((tp.topic, tp.partition), batch[tp]) for tp in sorted(batch) if batch[tp]]
         for attempt in range(1, self._max_attempts + 1):
             try:
-                await self._transaction(records, poison=None)
+                await self._transaction(groups, poison=None)
                 break
             except Exception as exc:
                 if _is_transient(exc):
                     raise _Transient from exc
                 _log.warning("batch failed", projection=self.name, attempt=attempt, error=repr(exc))
                 if attempt == self._max_attempts:
-                    await self._one_by_one(records)
+                    await self._one_by_one([r for _, records in groups for r in records])
                 else:
                     await asyncio.sleep(0.05 * 2**attempt)
         if self._metrics:
@@ -275,7 +296,7 @@ class ProjectionRunner:
             error: Exception | None = None
             for attempt in range(1, self._max_attempts + 1):
                 try:
-                    await self._transaction([record], poison=None)
+                    await self._transaction([((record.topic, record.partition), [record])], poison=None)
                     error = None
                     break
                 except Exception as exc:
@@ -285,32 +306,37 @@ class ProjectionRunner:
                     await asyncio.sleep(0.05 * attempt)
             if error is not None:
                 reason = error.reason if isinstance(error, InvalidRecord) else f"processing failed: {error!r}"
-                await self._transaction([record], poison=reason)
+                await self._transaction([((record.topic, record.partition), [record])], poison=reason)
 
-    async def _transaction(self, records: Sequence[ConsumerRecord[bytes, bytes]], poison: str | None) -> None:
+    async def _transaction(self, groups: Sequence[Group], poison: str | None) -> None:
         """The one transaction per batch (see the module docstring). ``poison``: dead-letter these records."""
         async with self._pool.acquire() as conn, conn.transaction():
-            next_offsets = await self._lock_offsets(conn, records)
-            fresh = [r for r in records if r.offset >= next_offsets[TopicPartition(r.topic, r.partition)]]
+            next_offsets = await self._lock_offsets(conn, [key for key, _ in groups])
+            fresh: list[ConsumerRecord[bytes, bytes]] = []
+            for key, records in groups:  # each partition's records come in offset order
+                start = next_offsets[key]
+                fresh.extend(records if records[0].offset >= start else (r for r in records if r.offset >= start))
             events: list[ConsumedEvent] = []
             dead: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
+            wanted = self.projection.event_types
+            validate = self.projection.validate_payloads
+            latest = self._registry.latest
             for record in fresh:
                 if poison is not None:
                     dead.append((record, poison))
                     continue
                 try:
-                    attributes = decode_attributes(record.headers)
+                    attributes = read_headers(record.headers)
                     # an unknown type is parked, not skipped: once the contracts are upgraded it can be
                     # replayed; skipping it would lose it silently
-                    self._registry.latest(attributes.type)
+                    latest(attributes.type)
                 except (InvalidRecord, UnknownEventType) as exc:
                     dead.append((record, exc.reason if isinstance(exc, InvalidRecord) else str(exc)))
                     continue
-                wanted = self.projection.event_types
                 if wanted is not None and attributes.type not in wanted:
                     continue
                 event = ConsumedEvent(record, attributes, self._registry)
-                if self.projection.validate_payloads:
+                if validate:
                     try:
                         event.data  # noqa: B018 - parses and caches the payload
                     except InvalidRecord as exc:
@@ -326,18 +352,16 @@ class ProjectionRunner:
             self._fault("applied")
             for record, reason in dead:
                 await self._park(record, reason)
-            await self._store_offsets(conn, records)
+            await self._store_offsets(conn, [(key, records[-1].offset + 1) for key, records in groups])
         self._fault("db_committed")
         if self._metrics:
+            total = sum(len(records) for _, records in groups)
             self._metrics.consumed.labels(self.name, "applied").inc(len(events) - (len(dead) - invalid))
             self._metrics.consumed.labels(self.name, "dead_lettered").inc(len(dead))
-            self._metrics.consumed.labels(self.name, "skipped").inc(len(records) - len(events) - invalid)
+            self._metrics.consumed.labels(self.name, "skipped").inc(total - len(events) - invalid)
 
-    async def _lock_offsets(
-        self, conn: Connection, records: Sequence[ConsumerRecord[bytes, bytes]]
-    ) -> dict[TopicPartition, int]:
-        tps = sorted({(r.topic, r.partition) for r in records})
-        topics, partitions = [t for t, _ in tps], [p for _, p in tps]
+    async def _lock_offsets(self, conn: Connection, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        topics, partitions = [t for t, _ in keys], [p for _, p in keys]
         # create missing rows first so the FOR UPDATE below always has a row to lock (two members racing
         # for a partition during a rebalance serialise here)
         await conn.execute(
@@ -352,7 +376,7 @@ class ProjectionRunner:
                WHERE o.projection = $1 ORDER BY o.topic, o.partition FOR UPDATE OF o""",
             self.name, topics, partitions,
         )
-        return {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+        return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
 
     async def _first_seen(self, conn: Connection, events: list[ConsumedEvent]) -> list[ConsumedEvent]:
         rows = await conn.fetch(
@@ -361,7 +385,7 @@ class ProjectionRunner:
                ON CONFLICT DO NOTHING RETURNING event_id""",
             self.name, [e.attributes.id for e in events],
         )
-        new = {r["event_id"] for r in rows}
+        new = {str(r["event_id"]) for r in rows}
         first: list[ConsumedEvent] = []
         for event in events:  # a duplicate inside the batch itself: keep the first occurrence only
             if event.attributes.id in new:
@@ -369,15 +393,15 @@ class ProjectionRunner:
                 first.append(event)
         return first
 
-    async def _store_offsets(self, conn: Connection, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
-        last: dict[tuple[str, int], int] = {}
-        for r in records:
-            last[(r.topic, r.partition)] = max(last.get((r.topic, r.partition), -1), r.offset)
+    async def _store_offsets(self, conn: Connection, next_offsets: Sequence[tuple[tuple[str, int], int]]) -> None:
         await conn.execute(
             """UPDATE projection_offsets o SET next_offset = GREATEST(o.next_offset, x.n), updated_at = now()
                FROM unnest($2::text[], $3::int[], $4::bigint[]) AS x(t, p, n)
                WHERE o.projection = $1 AND o.topic = x.t AND o.partition = x.p""",
-            self.name, [t for t, _ in last], [p for _, p in last], [o + 1 for o in last.values()],
+            self.name,
+            [t for (t, _), _ in next_offsets],
+            [p for (_, p), _ in next_offsets],
+            [n for _, n in next_offsets],
         )
 
     async def _park(self, record: ConsumerRecord[bytes, bytes], reason: str) -> None:
@@ -390,7 +414,7 @@ class ProjectionRunner:
         if self._metrics:
             self._metrics.dead_letters.labels(self.name).inc()
 
-    def _update_lag(self, batch: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+    def _update_lag(self, batch: Batch) -> None:
         if not self._metrics:
             return
         for tp, records in batch.items():

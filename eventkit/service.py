@@ -26,11 +26,13 @@ from eventkit import postgres, projection, relay
 from eventkit.kafka import build_producer
 from eventkit.logging import configure_logging, get_logger
 from eventkit.metrics import PlumbingMetrics
-from eventkit.ops import database_check, kafka_check, ops_router
+from eventkit.ops import Check, database_check, kafka_check, ops_router
 from eventkit.pg import apply_migrations, create_pool
+from eventkit.postgres import PostgresEventStore
+from eventkit.relay import Relay
 from eventkit.settings import DatabaseSettings, KafkaSettings, LogSettings
 
-__all__ = ["Component", "Runtime", "ServiceSettings", "chiso_version", "service_app"]
+__all__ = ["Component", "Runtime", "ServiceSettings", "chiso_version", "service_app", "store_and_relay"]
 
 _log = get_logger("eventkit.service")
 
@@ -67,8 +69,6 @@ class ServiceSettings:
     log: LogSettings = field(default_factory=LogSettings)
     #: create missing topics at start-up (local runs); production provisions topics with ``chiso infra``
     provision_topics: bool = True
-    #: consumers whose dead-letter topics this service writes
-    dead_letter_consumers: Sequence[str] = ()
 
 
 @dataclass
@@ -80,6 +80,21 @@ class Runtime:
     producer: AIOKafkaProducer
     registry: Registry
     metrics: PlumbingMetrics
+
+
+def store_and_relay(runtime: Runtime) -> tuple[PostgresEventStore, Relay]:
+    """The service's event store, and the relay publishing it to each event type's contract topic."""
+    store = PostgresEventStore(runtime.pool, runtime.registry)
+    registry = runtime.registry
+    relay_ = Relay(
+        name=runtime.settings.name,
+        pool=runtime.pool,
+        store=store,
+        producer=runtime.producer,
+        topic_of=lambda event_type: registry.latest(event_type).topic,
+        metrics=runtime.metrics,
+    )
+    return store, relay_
 
 
 def chiso_version() -> str:
@@ -100,8 +115,13 @@ def service_app(
     *,
     title: str,
     description: str,
+    dead_letter_consumers: Sequence[str] = (),
 ) -> FastAPI:
-    """The ASGI app of one service (run it with uvicorn)."""
+    """The ASGI app of one service (run it with uvicorn).
+
+    ``dead_letter_consumers``: the consumers this service runs; their dead-letter topics are provisioned
+    with the others (a consumer whose dead-letter topic is missing would stall on its first bad record).
+    """
     prometheus = CollectorRegistry()
     metrics = PlumbingMetrics(prometheus)
 
@@ -109,7 +129,7 @@ def service_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log.level, json_output=settings.log.json_output)
         if settings.provision_topics:
-            await _provision(settings)
+            await _provision(settings, dead_letter_consumers)
         pool = await create_pool(
             settings.database.url,
             settings.schema,
@@ -128,11 +148,16 @@ def service_app(
         components, routers = await assemble(runtime)
         for router in routers:
             app.include_router(router)
+        tasks: list[asyncio.Task[None]] = []
         app.include_router(
             ops_router(
                 service=settings.name,
                 version=chiso_version(),
-                checks={"database": database_check(pool), "kafka": kafka_check(producer)},
+                checks={
+                    "database": database_check(pool),
+                    "kafka": kafka_check(producer),
+                    "components": _components_check(tasks),
+                },
                 registry=prometheus,
             )
         )
@@ -140,7 +165,7 @@ def service_app(
         stop = asyncio.Event()
         for component in components:
             await component.start()
-        tasks = [asyncio.create_task(c.run(stop), name=c.name) for c in components]
+        tasks.extend(asyncio.create_task(_supervised(c, stop), name=c.name) for c in components)
         _log.info("service started", service=settings.name, components=[c.name for c in components])
         try:
             yield
@@ -159,7 +184,28 @@ def service_app(
     return FastAPI(title=title, description=description, version=chiso_version(), lifespan=lifespan)
 
 
-async def _provision(settings: ServiceSettings) -> None:
+async def _supervised(component: Component, stop: asyncio.Event) -> None:
+    try:
+        await component.run(stop)
+    except Exception:
+        _log.exception("component crashed; /ready now fails", component=component.name)
+        raise
+
+
+def _components_check(tasks: list[asyncio.Task[None]]) -> Check:
+    """Not ready when a relay or runner has stopped by itself (it crashed: its exception is reported)."""
+
+    async def check() -> None:
+        for task in tasks:
+            if task.done():
+                error = task.exception() if not task.cancelled() else None
+                msg = f"component {task.get_name()} stopped: {error!r}"
+                raise RuntimeError(msg)
+
+    return check
+
+
+async def _provision(settings: ServiceSettings, dead_letter_consumers: Sequence[str]) -> None:
     from infra.topics import TopicSpec, provision_topics  # noqa: PLC0415 - only local runs provision
 
     specs = [
@@ -167,6 +213,6 @@ async def _provision(settings: ServiceSettings) -> None:
         for t in TOPICS
     ]
     specs += [
-        TopicSpec(name=dead_letter_topic(c), partitions=1, retention_ms=None) for c in settings.dead_letter_consumers
+        TopicSpec(name=dead_letter_topic(c), partitions=1, retention_ms=None) for c in dead_letter_consumers
     ]
     await provision_topics(settings.kafka.bootstrap_servers, specs)

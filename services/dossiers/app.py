@@ -11,10 +11,8 @@ from contracts.registry import default_registry
 from contracts.topics import DOSSIERS_INBOUND
 from eventkit.deadletter import DeadLetterPublisher
 from eventkit.inbox import Append, Inbox
-from eventkit.postgres import PostgresEventStore
 from eventkit.projection import ConsumedEvent, ProjectionRunner
-from eventkit.relay import Relay
-from eventkit.service import Component, Runtime, ServiceSettings, service_app
+from eventkit.service import Component, Runtime, ServiceSettings, service_app, store_and_relay
 from services.dossiers.domain import decide_inbound_fact
 from services.dossiers.settings import DossiersSettings
 
@@ -27,11 +25,11 @@ INBOX = "dossiers.inbound"
 def build_app(settings: DossiersSettings | None = None, shell: ServiceSettings | None = None) -> FastAPI:
     """The dossiers service as an ASGI app (nothing connects until the app starts)."""
     own = settings or DossiersSettings()
-    shell = shell or ServiceSettings(name="dossiers", schema=own.db_schema, dead_letter_consumers=(INBOX,))
+    shell = shell or ServiceSettings(name="dossiers", schema=own.db_schema)
     registry = default_registry()
 
     def accept(event: ConsumedEvent) -> Sequence[Append] | str:
-        decision = decide_inbound_fact(event.attributes, event.data)
+        decision = decide_inbound_fact(event.attributes.to_attributes(), event.data)
         if isinstance(decision, str):
             return decision
         canonical = make_envelope(
@@ -48,21 +46,13 @@ def build_app(settings: DossiersSettings | None = None, shell: ServiceSettings |
         return [Append(decision.stream_id, None, [canonical])]
 
     async def assemble(runtime: Runtime) -> tuple[Sequence[Component], Sequence[APIRouter]]:
-        store = PostgresEventStore(runtime.pool, registry)
+        store, relay = store_and_relay(runtime)
         inbox = ProjectionRunner(
             projection=Inbox(name=INBOX, topic=DOSSIERS_INBOUND, store=store, accept=accept),
             pool=runtime.pool,
             kafka=shell.kafka,
             registry=registry,
             dead_letters=DeadLetterPublisher(runtime.producer, INBOX),
-            metrics=runtime.metrics,
-        )
-        relay = Relay(
-            name="dossiers",
-            pool=runtime.pool,
-            store=store,
-            producer=runtime.producer,
-            topic_of=lambda event_type: registry.latest(event_type).topic,
             metrics=runtime.metrics,
         )
         return [inbox, relay], []
@@ -73,4 +63,5 @@ def build_app(settings: DossiersSettings | None = None, shell: ServiceSettings |
         assemble,
         title="chiso dossiers",
         description="One-stop-shop dossier facts in; canonical dossier events out.",
+        dead_letter_consumers=(INBOX,),
     )

@@ -11,9 +11,7 @@ from collections.abc import Sequence
 from fastapi import APIRouter, FastAPI
 
 from contracts.registry import default_registry
-from eventkit.postgres import PostgresEventStore
-from eventkit.relay import Relay
-from eventkit.service import Component, Runtime, ServiceSettings, service_app
+from eventkit.service import Component, Runtime, ServiceSettings, service_app, store_and_relay
 from services.plans.settings import PlansSettings
 
 __all__ = ["build_app"]
@@ -26,14 +24,7 @@ def build_app(settings: PlansSettings | None = None, shell: ServiceSettings | No
     registry = default_registry()
 
     async def assemble(runtime: Runtime) -> tuple[Sequence[Component], Sequence[APIRouter]]:
-        relay = Relay(
-            name="plans",
-            pool=runtime.pool,
-            store=PostgresEventStore(runtime.pool, registry),
-            producer=runtime.producer,
-            topic_of=lambda event_type: registry.latest(event_type).topic,
-            metrics=runtime.metrics,
-        )
+        _, relay = store_and_relay(runtime)
         return [relay], []
 
     return service_app(shell, registry, assemble, title="chiso plans", description="chiso plans service")

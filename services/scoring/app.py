@@ -22,9 +22,7 @@ def build_app(settings: ScoringSettings | None = None, shell: ServiceSettings | 
     """The scoring service as an ASGI app (nothing connects until the app starts)."""
     own = settings or ScoringSettings()
     projections = [UnitActivityProjection()]
-    shell = shell or ServiceSettings(
-        name="scoring", schema=own.db_schema, dead_letter_consumers=tuple(p.name for p in projections)
-    )
+    shell = shell or ServiceSettings(name="scoring", schema=own.db_schema)
     registry = default_registry()
 
     async def assemble(runtime: Runtime) -> tuple[Sequence[Component], Sequence[APIRouter]]:
@@ -50,4 +48,5 @@ def build_app(settings: ScoringSettings | None = None, shell: ServiceSettings | 
         assemble,
         title="chiso scoring",
         description="Live per-commune indicators projected from the dossiers, surveys and plans events.",
+        dead_letter_consumers=tuple(p.name for p in projections),
     )

@@ -26,7 +26,9 @@ from eventkit.service import ServiceSettings
 from eventkit.settings import DatabaseSettings, KafkaSettings, LogSettings
 from services.dossiers.app import INBOX
 from services.dossiers.app import build_app as dossiers_app
+from services.plans.app import build_app as plans_app
 from services.scoring.app import build_app as scoring_app
+from services.surveys.app import build_app as surveys_app
 
 pytestmark = pytest.mark.e2e
 EXAMPLES = Path(__file__).resolve().parents[2] / "contracts" / "examples"
@@ -42,17 +44,17 @@ def _free_port() -> int:
 
 @pytest_asyncio.fixture
 async def system(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[dict[str, str]]:
-    """The dossiers and scoring services, started as `chiso run` starts them, on free ports."""
+    """All four services, started as `chiso run all` starts them, on free ports."""
     kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap)
     database = DatabaseSettings(url=fresh_database)
     log = LogSettings(level="WARNING")
     apps = {
         "dossiers": dossiers_app(
-            shell=ServiceSettings("dossiers", "dossiers", kafka, database, log, dead_letter_consumers=(INBOX,))
+            shell=ServiceSettings("dossiers", "dossiers", kafka, database, log)
         ),
-        "scoring": scoring_app(
-            shell=ServiceSettings("scoring", "scoring", kafka, database, log, dead_letter_consumers=("x",))
-        ),
+        "scoring": scoring_app(shell=ServiceSettings("scoring", "scoring", kafka, database, log)),
+        "plans": plans_app(shell=ServiceSettings("plans", "plans", kafka, database, log)),
+        "surveys": surveys_app(shell=ServiceSettings("surveys", "surveys", kafka, database, log)),
     }
     servers, urls = [], {}
     for name, asgi in apps.items():
@@ -161,7 +163,7 @@ async def test_a_foreign_dossier_fact_flows_through_store_relay_and_projection(s
             assert (await client.get(f"{url}/health")).json()["status"] == "ok"
             ready = await client.get(f"{url}/ready")
             assert ready.status_code == 200, ready.text
-            assert ready.json()["checks"] == {"database": "ok", "kafka": "ok"}
+            assert ready.json()["checks"] == {"database": "ok", "kafka": "ok", "components": "ok"}
         metrics = (await client.get(f"{system['scoring']}/metrics")).text
         assert 'chiso_consumed_records_total{consumer="scoring.unit_activity",outcome="applied"}' in metrics
         assert "chiso_consumer_lag{" in metrics
