@@ -113,18 +113,25 @@ async def test_kafka_fixture_answers_a_produce_consume_round_trip(kafka_bootstra
     await _round_trip(kafka_bootstrap, topic)
 
 
-def test_kafka_fixture_started_a_real_kafka_jvm(kafka_service: Any) -> None:
-    if kafka_service.source != "local":
-        pytest.skip(f"broker provided by {kafka_service.source}, not a local process")
-    assert process_alive(kafka_service.pid)
-    argv = process_cmdline(kafka_service.pid)
+def _assert_real_kafka_jvm(pid: int, address: str) -> None:
+    assert process_alive(pid)
+    argv = process_cmdline(pid)
     assert "kafka.Kafka" in argv
     assert Path(argv[0]).name == "java"
-    # the JVM's server.properties is the one that put the broker on the fixture's port
+    # the JVM's server.properties is the one that put the broker on this port
     properties = Path(argv[-1]).read_text()
-    port = kafka_service.address.rsplit(":", 1)[1]
+    port = address.rsplit(":", 1)[1]
     assert f"listeners=PLAINTEXT://127.0.0.1:{port}," in properties
     assert "auto.create.topics.enable=false" in properties
+
+
+def test_the_local_launcher_starts_a_real_kafka_jvm(kafka_service: Any) -> None:
+    """Holds in every mode: the fixture's own broker when it started one, else a broker started here."""
+    if kafka_service.source == "local":
+        _assert_real_kafka_jvm(kafka_service.pid, kafka_service.address)
+        return
+    with LocalKafka(ensure_kafka_libs(REPO_ROOT)) as kafka:
+        _assert_real_kafka_jvm(kafka.pid, kafka.bootstrap_servers)
 
 
 # ------------------------------------------------------------------------------------------------ Postgres
