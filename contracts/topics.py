@@ -16,6 +16,7 @@ __all__ = [
     "DOSSIERS_EVENTS",
     "DOSSIERS_INBOUND",
     "PLANS_EVENTS",
+    "RELAY_PROGRESS",
     "SCORING_INDICATORS",
     "SURVEYS_EVENTS",
     "SURVEYS_INBOUND",
@@ -36,6 +37,8 @@ SURVEYS_INBOUND = "vn.cchc.surveys.inbound"
 PLANS_EVENTS = "vn.cchc.plans.events"
 #: ``indicator updated`` notifications for district and commune systems, keyed by unit code
 SCORING_INDICATORS = "vn.cchc.scoring.indicators"
+#: plumbing: how far each relay has published, committed in the same Kafka transaction as the events
+RELAY_PROGRESS = "vn.cchc.relay.progress"
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class TopicDef:
     partitions: int
     keep_forever: bool
     description: str
+    #: keep only the latest record per key (progress markers), instead of every record
+    compacted: bool = False
 
 
 def dead_letter_topic(consumer: str) -> str:
@@ -65,4 +70,5 @@ TOPICS: tuple[TopicDef, ...] = (
     TopicDef(SURVEYS_EVENTS, _DEFAULT_PARTITIONS, True, "Canonical survey events"),
     TopicDef(PLANS_EVENTS, _DEFAULT_PARTITIONS, True, "Plans, targets, tasks, reports and assessments"),
     TopicDef(SCORING_INDICATORS, _DEFAULT_PARTITIONS, False, "Indicator updates (rebuildable, 30 days)"),
+    TopicDef(RELAY_PROGRESS, 1, True, "Relay checkpoints, one key per relay", compacted=True),
 )

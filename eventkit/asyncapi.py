@@ -29,7 +29,8 @@ _KEY_RULE = (
     " ce_subject, ce_time, ce_dataschema, ce_schemaversion, ce_unitcode, ce_provincecode, ce_partitionkey,"
     " ce_sequence, ce_correlationid, ce_causationid). The record key is `ce_partitionkey`, the stream id"
     " (= `ce_subject`): one stream = one key = one partition. Consumers select events by `ce_type` and units"
-    " by `ce_unitcode` / `ce_provincecode` without parsing the value."
+    " by `ce_unitcode` / `ce_provincecode` without parsing the value. chiso's canonical topics are written in"
+    " Kafka transactions (exactly once): consume them with isolation.level=read_committed."
 )
 
 

@@ -1,11 +1,15 @@
-"""The outbox relay: publishes the event store to Kafka, in order, without ever skipping an event.
+"""The outbox relay: publishes the event store to Kafka, in order, exactly once, never skipping an event.
 
 - Reads with :meth:`PostgresEventStore.read_all_raw`, the gap-safe order (see :mod:`eventkit.postgres`):
   an event whose transaction commits after a later position was already relayed is still relayed.
 - Key = stream id, so a stream stays on one partition; the producer is idempotent with ``acks=all`` and
   records are handed to it in store order, so a stream is never reordered.
-- The checkpoint advances only after Kafka acknowledged every record of the batch. A crash in between
-  publishes the batch again: delivery is at-least-once and consumers dedupe on the event id.
+- Exactly once: each batch is one Kafka transaction that also writes the relay's checkpoint to the
+  compacted :data:`~contracts.topics.RELAY_PROGRESS` topic. Either the batch and its checkpoint are both
+  committed, or neither is visible to ``read_committed`` consumers. On start the relay continues from the
+  checkpoint found there (the copy in PostgreSQL is for operators and a quicker read). A crash before the
+  commit leaves an open transaction that the next instance aborts when it starts (same
+  ``transactional_id``), which also fences a zombie instance that is still running.
 - One active relay per store: a PostgreSQL session advisory lock elects it; other replicas wait.
 """
 
@@ -13,21 +17,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import Callable
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import ProducerFenced
 
 from contracts.envelope import Attributes
+from contracts.topics import RELAY_PROGRESS
 from contracts.wire import encode_headers
+from eventkit.kafka import build_producer
 from eventkit.logging import get_logger
 from eventkit.metrics import PlumbingMetrics
 from eventkit.pg import Connection, Migration
 from eventkit.postgres import NOTIFY_CHANNEL, PostgresEventStore
+from eventkit.settings import KafkaSettings
 from eventkit.store import Checkpoint
 
-__all__ = ["MIGRATIONS", "Relay", "record_headers"]
+__all__ = ["MIGRATIONS", "Relay", "read_progress", "record_headers"]
 
 MIGRATIONS = (
     Migration(
@@ -68,6 +77,30 @@ def record_headers(row: asyncpg.Record) -> list[tuple[str, bytes]]:
     return encode_headers(attributes)
 
 
+async def read_progress(bootstrap_servers: str, relay: str, *, progress_topic: str = RELAY_PROGRESS) -> Checkpoint:
+    """The last checkpoint ``relay`` committed to the progress topic (committed transactions only)."""
+    reader = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False,
+        isolation_level="read_committed",
+    )
+    await reader.start()
+    try:
+        tp = TopicPartition(progress_topic, 0)
+        reader.assign([tp])
+        await reader.seek_to_beginning(tp)
+        end = (await reader.end_offsets([tp]))[tp]  # the last stable offset under read_committed
+        found = Checkpoint()
+        key = relay.encode()
+        while await reader.position(tp) < end:
+            for record in (await reader.getmany(tp, timeout_ms=1000)).get(tp, []):
+                if record.key == key and record.value:
+                    value = json.loads(record.value)
+                    found = Checkpoint(value["txid"], value["position"])
+        return found
+    finally:
+        await reader.stop()
+
+
 class Relay:
     """Publishes one event store's events to Kafka; see the module docstring for the guarantees."""
 
@@ -77,60 +110,86 @@ class Relay:
         name: str,
         pool: asyncpg.Pool,
         store: PostgresEventStore,
-        producer: AIOKafkaProducer,
+        kafka: KafkaSettings,
         topic_of: Callable[[str], str],
         metrics: PlumbingMetrics | None = None,
         batch_size: int = 5000,
         idle_wait_s: float = 1.0,
+        progress_topic: str = RELAY_PROGRESS,
     ) -> None:
         self.name = name
         self._pool = pool
         self._store = store
-        self._producer = producer
+        self._kafka = kafka
         self._topic_of = topic_of
         self._metrics = metrics
         self._batch_size = batch_size
         self._idle_wait_s = idle_wait_s
+        self._progress_topic = progress_topic
         self._wake = asyncio.Event()
+        self._producer: AIOKafkaProducer | None = None
+        self._checkpoint = Checkpoint()
 
     async def start(self) -> None:
-        """Nothing to connect: the pool and the producer belong to the service."""
+        """Start the transactional producer (fencing any older instance) and find where to continue."""
+        self._producer = build_producer(self._kafka, f"relay.{self.name}", transactional_id=f"chiso.relay.{self.name}")
+        await self._producer.start()
+        published = await read_progress(self._kafka.bootstrap_servers, self.name, progress_topic=self._progress_topic)
+        self._checkpoint = max(published, await self.stored_checkpoint())
 
     async def stop(self) -> None:
-        """Nothing to close (see :meth:`start`)."""
+        """Close the producer (an unfinished transaction is aborted by the next instance)."""
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
 
-    async def checkpoint(self) -> Checkpoint:
-        """Where the relay will continue from."""
+    async def stored_checkpoint(self) -> Checkpoint:
+        """The checkpoint copy in PostgreSQL (never ahead of the one committed in Kafka)."""
         row = await self._pool.fetchrow("SELECT txid, position FROM relay_checkpoints WHERE relay = $1", self.name)
         return Checkpoint(row["txid"], row["position"]) if row else Checkpoint()
 
     async def publish_batch(self) -> int:
-        """Publish the next batch of committed events and advance the checkpoint; returns how many."""
+        """Publish the next batch of committed events in one Kafka transaction; returns how many."""
+        if self._producer is None:
+            msg = "start() the relay before publishing"
+            raise RuntimeError(msg)
         started = time.perf_counter()
-        after = await self.checkpoint()
         async with self._pool.acquire() as conn:
-            rows = await self._store.read_all_raw(conn, after, self._batch_size)
+            rows = await self._store.read_all_raw(conn, self._checkpoint, self._batch_size)
         if not rows:
             return 0
-        deliveries = []
-        for row in rows:
-            deliveries.append(
-                await self._producer.send(
+        last = Checkpoint(rows[-1]["txid"], rows[-1]["position"])
+        producer = self._producer
+        async with producer.transaction():
+            deliveries = [
+                await producer.send(
                     self._topic_of(row["type"]),
                     value=row["data"].encode(),
                     key=row["stream_id"].encode(),
                     headers=record_headers(row),
                 )
+                for row in rows
+            ]
+            deliveries.append(
+                await producer.send(
+                    self._progress_topic,
+                    key=self.name.encode(),
+                    value=json.dumps({"txid": last.commit_group, "position": last.position}).encode(),
+                )
             )
-        # every record acknowledged (acks=all) before the checkpoint moves: nothing is lost by a crash here
-        await asyncio.gather(*deliveries)
-        last = rows[-1]
-        await self._save_checkpoint(Checkpoint(last["txid"], last["position"]))
+            self._before_commit()
+            await asyncio.gather(*deliveries)
+        # committed in Kafka: the batch and its checkpoint are visible together, or (on a crash) neither
+        self._checkpoint = last
+        await self._save_checkpoint(last)
         if self._metrics:
             self._metrics.relay_published.labels(self.name).inc(len(rows))
-            self._metrics.relay_checkpoint.labels(self.name).set(last["position"])
+            self._metrics.relay_checkpoint.labels(self.name).set(last.position)
             self._metrics.batch_seconds.labels(f"relay:{self.name}").observe(time.perf_counter() - started)
         return len(rows)
+
+    def _before_commit(self) -> None:
+        """Hook for crash tests: called with the batch sent but not yet committed."""
 
     async def _save_checkpoint(self, checkpoint: Checkpoint) -> None:
         await self._pool.execute(
@@ -169,6 +228,10 @@ class Relay:
                 self._wake.clear()
                 try:
                     published = await self.publish_batch()
+                except ProducerFenced:
+                    # a newer instance of this relay started: this one must stop publishing at once
+                    _log.error("relay fenced by a newer instance; stopping", relay=self.name)
+                    raise
                 except Exception:
                     # the broker or the database is unavailable: keep the checkpoint, back off, retry
                     _log.exception("relay batch failed; retrying", relay=self.name)

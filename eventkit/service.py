@@ -90,7 +90,7 @@ def store_and_relay(runtime: Runtime) -> tuple[PostgresEventStore, Relay]:
         name=runtime.settings.name,
         pool=runtime.pool,
         store=store,
-        producer=runtime.producer,
+        kafka=runtime.settings.kafka,
         topic_of=lambda event_type: registry.latest(event_type).topic,
         metrics=runtime.metrics,
     )
@@ -206,12 +206,9 @@ def _components_check(tasks: list[asyncio.Task[None]]) -> Check:
 
 
 async def _provision(settings: ServiceSettings, dead_letter_consumers: Sequence[str]) -> None:
-    from infra.topics import TopicSpec, provision_topics  # noqa: PLC0415 - only local runs provision
+    from infra.topics import TopicSpec, provision_topics, topic_spec  # noqa: PLC0415 - only local runs provision
 
-    specs = [
-        TopicSpec(name=t.name, partitions=t.partitions, retention_ms=None if t.keep_forever else 30 * 86_400_000)
-        for t in TOPICS
-    ]
+    specs = [topic_spec(t) for t in TOPICS]
     specs += [
         TopicSpec(name=dead_letter_topic(c), partitions=1, retention_ms=None) for c in dead_letter_consumers
     ]

@@ -20,7 +20,9 @@ from typing import Any
 from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
-__all__ = ["TopicSpec", "provision_topics"]
+from contracts.topics import TopicDef
+
+__all__ = ["TopicSpec", "provision_topics", "topic_spec"]
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +107,16 @@ async def _wait_ready(admin: AIOKafkaAdminClient, expected: dict[str, int], time
         if time.monotonic() >= deadline:
             raise KafkaError(f"topics not ready after {timeout_s}s: {missing} (have {counts})")
         await asyncio.sleep(0.1)
+
+
+def topic_spec(topic: TopicDef) -> TopicSpec:
+    """How a topic of :data:`contracts.topics.TOPICS` is provisioned (event topics keep their history)."""
+    return TopicSpec(
+        name=topic.name,
+        partitions=topic.partitions,
+        retention_ms=None if topic.keep_forever else 30 * 86_400_000,
+        cleanup_policy="compact" if topic.compacted else "delete",
+    )
 
 
 async def provision_topics(

@@ -183,11 +183,9 @@ def topics_provision() -> None:
     """Create the system's topics (event topics keep their history forever) if they are missing."""
     from contracts.topics import TOPICS  # noqa: PLC0415
     from eventkit.settings import KafkaSettings  # noqa: PLC0415
-    from infra.topics import TopicSpec, provision_topics  # noqa: PLC0415
+    from infra.topics import provision_topics, topic_spec  # noqa: PLC0415
 
-    specs = [
-        TopicSpec(t.name, t.partitions, None if t.keep_forever else 30 * 86_400_000) for t in TOPICS
-    ]
+    specs = [topic_spec(t) for t in TOPICS]
     created: Any = asyncio.run(provision_topics(KafkaSettings().bootstrap_servers, specs))
     _console.print(f"created {len(created)} topic(s): {', '.join(created) or '-'}")
 

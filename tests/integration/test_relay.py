@@ -7,7 +7,6 @@ import asyncpg
 import pytest
 
 from contracts.wire import decode
-from eventkit.kafka import build_producer
 from eventkit.postgres import PostgresEventStore
 from eventkit.relay import Relay
 from eventkit.settings import KafkaSettings
@@ -19,15 +18,22 @@ pytestmark = pytest.mark.integration
 
 
 async def _relay(pool: asyncpg.Pool, bootstrap: str, topic: str, name: str = "test"):
-    producer = build_producer(KafkaSettings(bootstrap_servers=bootstrap), f"relay-{name}")
-    await producer.start()
-    store = PostgresEventStore(pool, sample_registry())
-    return Relay(name=name, pool=pool, store=store, producer=producer, topic_of=lambda _t: topic), producer, store
+    progress = await create_topic(bootstrap, new_topic_name("progress"), partitions=1)
+    relay = _make(Relay, pool, bootstrap, topic, progress, name)
+    await relay.start()
+    return relay, relay, relay._store
+
+
+def _make(cls, pool, bootstrap, topic, progress, name="test"):
+    return cls(
+        name=name, pool=pool, store=PostgresEventStore(pool, sample_registry()),
+        kafka=KafkaSettings(bootstrap_servers=bootstrap), topic_of=lambda _t: topic, progress_topic=progress,
+    )
 
 
 async def test_relays_every_event_with_its_key_and_cloudevents_headers(pg_pool, kafka_bootstrap) -> None:
     topic = await create_topic(kafka_bootstrap, new_topic_name())
-    relay, producer, store = await _relay(pg_pool, kafka_bootstrap, topic)
+    relay, relay_, store = await _relay(pg_pool, kafka_bootstrap, topic)
     try:
         appended = []
         for s in range(5):
@@ -38,7 +44,7 @@ async def test_relays_every_event_with_its_key_and_cloudevents_headers(pg_pool, 
         assert await relay.publish_batch() == 0
         records = await read_topic(kafka_bootstrap, topic, expect=15)
     finally:
-        await producer.stop()
+        await relay_.stop()
     assert len(records) == 15
     decoded = {}
     for record in records:
@@ -58,7 +64,7 @@ async def test_relays_every_event_with_its_key_and_cloudevents_headers(pg_pool, 
 
 async def test_relay_waits_for_a_transaction_that_commits_after_a_later_position(pg_pool, kafka_bootstrap) -> None:
     topic = await create_topic(kafka_bootstrap, new_topic_name())
-    relay, producer, store = await _relay(pg_pool, kafka_bootstrap, topic)
+    relay, relay_, store = await _relay(pg_pool, kafka_bootstrap, topic)
     try:
         async with pg_pool.acquire() as conn_a:
             tx_a = conn_a.transaction()
@@ -74,7 +80,7 @@ async def test_relay_waits_for_a_transaction_that_commits_after_a_later_position
         assert published == 3
         records = await read_topic(kafka_bootstrap, topic, expect=3)
     finally:
-        await producer.stop()
+        await relay_.stop()
     notes = {r.key: [] for r in records}
     for r in sorted(records, key=lambda r: (r.partition, r.offset)):
         notes[r.key].append(decode(r.key, r.value, r.headers, sample_registry()).data.note)
@@ -83,7 +89,7 @@ async def test_relay_waits_for_a_transaction_that_commits_after_a_later_position
 
 async def test_concurrent_writers_are_relayed_complete_and_in_stream_order(pg_pool, kafka_bootstrap) -> None:
     topic = await create_topic(kafka_bootstrap, new_topic_name(), partitions=4)
-    relay, producer, store = await _relay(pg_pool, kafka_bootstrap, topic)
+    relay, relay_, store = await _relay(pg_pool, kafka_bootstrap, topic)
     stop = asyncio.Event()
     streams, per_stream = 12, 20
 
@@ -100,7 +106,7 @@ async def test_concurrent_writers_are_relayed_complete_and_in_stream_order(pg_po
     finally:
         stop.set()
         await running
-        await producer.stop()
+        await relay_.stop()
     assert len(records) == streams * per_stream
     sequences = defaultdict(list)
     for r in sorted(records, key=lambda r: (r.partition, r.offset)):
@@ -108,9 +114,9 @@ async def test_concurrent_writers_are_relayed_complete_and_in_stream_order(pg_po
     assert all(seq == list(range(1, per_stream + 1)) for seq in sequences.values())
 
 
-async def test_a_relay_that_dies_before_its_checkpoint_republishes_and_loses_nothing(pg_pool, kafka_bootstrap) -> None:
+async def test_a_relay_that_dies_after_the_kafka_commit_publishes_nothing_twice(pg_pool, kafka_bootstrap) -> None:
     topic = await create_topic(kafka_bootstrap, new_topic_name())
-    relay, producer, store = await _relay(pg_pool, kafka_bootstrap, topic)
+    relay, _, store = await _relay(pg_pool, kafka_bootstrap, topic)
     events = [sample_event(f"k{i % 3}", str(i)) for i in range(9)]
     for e in events:
         await store.append(e.subject, None, [e])
@@ -118,19 +124,57 @@ async def test_a_relay_that_dies_before_its_checkpoint_republishes_and_loses_not
     class Crash(Exception):
         pass
 
-    class DiesBeforeCheckpoint(Relay):
+    class DiesBeforeItsDatabaseCheckpoint(Relay):
         async def _save_checkpoint(self, checkpoint):
-            raise Crash  # the process dies after Kafka acknowledged the batch, before the checkpoint
+            raise Crash  # the Kafka transaction (batch + progress record) is committed; PostgreSQL never hears
 
-    dying = DiesBeforeCheckpoint(name="test", pool=pg_pool, store=store, producer=producer, topic_of=lambda _t: topic)
+    await relay.stop()
+    dying = _make(DiesBeforeItsDatabaseCheckpoint, pg_pool, kafka_bootstrap, topic, relay._progress_topic)
+    await dying.start()
+    with pytest.raises(Crash):
+        await dying.publish_batch()
+    await dying.stop()
+    restarted = _make(Relay, pg_pool, kafka_bootstrap, topic, relay._progress_topic)
+    await restarted.start()  # finds the committed progress record
     try:
-        with pytest.raises(Crash):
-            await dying.publish_batch()
-        assert await relay.publish_batch() == 9  # restarted: the whole batch again (at-least-once)
-        assert await relay.publish_batch() == 0
-        records = await read_topic(kafka_bootstrap, topic, expect=18)
+        assert await restarted.publish_batch() == 0
+        await store.append("k0", None, [sample_event("k0", "after")])
+        assert await restarted.publish_batch() == 1
+        records = await read_topic(kafka_bootstrap, topic, expect=10)
     finally:
-        await producer.stop()
+        await restarted.stop()
     ids = [decode(r.key, r.value, r.headers, sample_registry()).id for r in records]
-    assert len(ids) == 18
-    assert set(ids) == {e.id for e in events}  # every event present; duplicates carry the same id
+    assert len(ids) == 10
+    assert len(set(ids)) == 10  # exactly once
+
+
+async def test_a_relay_that_dies_inside_its_transaction_leaves_nothing_visible(pg_pool, kafka_bootstrap) -> None:
+    topic = await create_topic(kafka_bootstrap, new_topic_name())
+    relay, _, store = await _relay(pg_pool, kafka_bootstrap, topic)
+    await relay.stop()
+    events = [sample_event(f"k{i % 4}", str(i)) for i in range(12)]
+    for e in events:
+        await store.append(e.subject, None, [e])
+
+    class Crash(Exception):
+        pass
+
+    class DiesBeforeCommit(Relay):
+        def _before_commit(self) -> None:
+            raise Crash  # every record and the progress record are sent, the transaction never commits
+
+    dying = _make(DiesBeforeCommit, pg_pool, kafka_bootstrap, topic, relay._progress_topic)
+    await dying.start()
+    with pytest.raises(Crash):
+        await dying.publish_batch()
+    await dying.stop()
+    assert await read_topic(kafka_bootstrap, topic, wait_s=3) == []  # aborted: invisible to read_committed
+    restarted = _make(Relay, pg_pool, kafka_bootstrap, topic, relay._progress_topic)
+    await restarted.start()
+    try:
+        assert await restarted.publish_batch() == 12
+        records = await read_topic(kafka_bootstrap, topic, expect=12)
+    finally:
+        await restarted.stop()
+    ids = [decode(r.key, r.value, r.headers, sample_registry()).id for r in records]
+    assert sorted(map(str, ids)) == sorted(str(e.id) for e in events)
