@@ -2,6 +2,7 @@
 
 import asyncio
 import dataclasses
+import functools
 import os
 import random
 import subprocess
@@ -63,8 +64,8 @@ async def _read_model(url: str) -> tuple[Counter, Counter]:
     return Counter({r["unitcode"]: r["events"] for r in rows}), Counter({r["unitcode"]: r["total"] for r in rows})
 
 
-def _run_child(url: str, bootstrap: str, topic: str, expect: int, *crash: str) -> int:
-    env = {**os.environ, "EXPECT_OFFSETS_TOTAL": str(expect)}
+def _run_child(url: str, bootstrap: str, topic: str, expect: int, *crash: str, dedupe: bool = True) -> int:
+    env = {**os.environ, "EXPECT_OFFSETS_TOTAL": str(expect), "DEDUPE_EVENT_IDS": "1" if dedupe else "0"}
     proc = subprocess.run(
         [sys.executable, "-m", "tests.integration.runner_child", url, bootstrap, topic, *crash],
         cwd=ROOT, env=env, timeout=180, capture_output=True, text=True, check=False,
@@ -93,6 +94,20 @@ async def test_a_runner_killed_at_any_point_leaves_the_read_model_exactly_right(
     got_counts, got_totals = await _read_model(fresh_database)
     assert got_counts == counts  # nothing lost, nothing counted twice (25 duplicate records ignored)
     assert got_totals == totals
+
+
+@pytest.mark.parametrize("point", ["applied", "db_committed"])
+async def test_offset_gating_alone_is_exactly_once_on_a_topic_without_duplicates(
+    fresh_database, kafka_bootstrap, point
+) -> None:
+    """The configuration canonical topics allow, since the relay publishes them exactly once."""
+    topic = await create_topic(kafka_bootstrap, new_topic_name(), partitions=3)
+    records, counts, totals = _workload(600, duplicates=0, seed=7)
+    await _produce(kafka_bootstrap, topic, records)
+    run = functools.partial(_run_child, fresh_database, kafka_bootstrap, topic, len(records), dedupe=False)
+    assert await asyncio.to_thread(run, point, "3") == -9
+    assert await asyncio.to_thread(run) == 0
+    assert await _read_model(fresh_database) == (counts, totals)
 
 
 async def test_bad_records_are_dead_lettered_with_reason_and_origin_and_the_runner_moves_on(
