@@ -26,6 +26,7 @@ import contextlib
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -87,29 +88,47 @@ Group = tuple[tuple[str, int], list[ConsumerRecord[bytes, bytes]]]
 class ConsumedEvent:
     """A record read from Kafka: origin, CloudEvents attributes, and its payload decoded on first use."""
 
-    __slots__ = (
-        "_data", "_registry", "attributes", "headers", "key", "offset", "partition", "record", "topic", "value",
-    )
+    __slots__ = ("_data", "_registry", "attributes", "record")
 
     def __init__(
         self, record: ConsumerRecord[bytes, bytes], attributes: CloudEventHeaders, registry: Registry
     ) -> None:
         self.record = record
-        self.topic: str = record.topic
-        self.partition: int = record.partition
-        self.offset: int = record.offset
-        self.key = record.key
-        self.value = record.value
-        self.headers: tuple[tuple[str, bytes], ...] = tuple(record.headers or ())
         self.attributes = attributes
         self._registry = registry
         self._data: EventPayload | None = None
+
+    # views on the record rather than copies: the runner builds one of these per record on its hot path
+    @property
+    def topic(self) -> str:
+        """Origin topic."""
+        return cast("str", self.record.topic)
+
+    @property
+    def partition(self) -> int:
+        """Origin partition."""
+        return cast("int", self.record.partition)
+
+    @property
+    def offset(self) -> int:
+        """Origin offset."""
+        return cast("int", self.record.offset)
+
+    @property
+    def key(self) -> bytes | None:
+        """Record key (the stream id)."""
+        return cast("bytes | None", self.record.key)
+
+    @property
+    def value(self) -> bytes | None:
+        """Record value (the JSON payload)."""
+        return cast("bytes | None", self.record.value)
 
     @property
     def data(self) -> EventPayload:
         """The validated payload (raises :class:`InvalidRecord`; the runner dead-letters it)."""
         if self._data is None:
-            self._data = decode_data(self.attributes, self.value, self._registry)
+            self._data = decode_data(self.attributes, self.record.value, self._registry)
         return self._data
 
 
@@ -204,6 +223,7 @@ class ProjectionRunner:
             heartbeat_interval_ms=max(1000, session_timeout_ms // 4),
         )
         self._last_kafka_commit = 0.0
+        self._known_types = frozenset(cls.event_type for cls in registry.types())
 
     @property
     def name(self) -> str:
@@ -316,33 +336,7 @@ class ProjectionRunner:
             for key, records in groups:  # each partition's records come in offset order
                 start = next_offsets[key]
                 fresh.extend(records if records[0].offset >= start else (r for r in records if r.offset >= start))
-            events: list[ConsumedEvent] = []
-            dead: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
-            wanted = self.projection.event_types
-            validate = self.projection.validate_payloads
-            latest = self._registry.latest
-            for record in fresh:
-                if poison is not None:
-                    dead.append((record, poison))
-                    continue
-                try:
-                    attributes = read_headers(record.headers)
-                    # an unknown type is parked, not skipped: once the contracts are upgraded it can be
-                    # replayed; skipping it would lose it silently
-                    latest(attributes.type)
-                except (InvalidRecord, UnknownEventType) as exc:
-                    dead.append((record, exc.reason if isinstance(exc, InvalidRecord) else str(exc)))
-                    continue
-                if wanted is not None and attributes.type not in wanted:
-                    continue
-                event = ConsumedEvent(record, attributes, self._registry)
-                if validate:
-                    try:
-                        event.data  # noqa: B018 - parses and caches the payload
-                    except InvalidRecord as exc:
-                        dead.append((record, exc.reason))
-                        continue
-                events.append(event)
+            events, dead = self._classify(fresh, poison)
             if self.projection.dedupe_event_ids and events:
                 events = await self._first_seen(conn, events)
             invalid = len(dead)
@@ -359,6 +353,39 @@ class ProjectionRunner:
             self._metrics.consumed.labels(self.name, "applied").inc(len(events) - (len(dead) - invalid))
             self._metrics.consumed.labels(self.name, "dead_lettered").inc(len(dead))
             self._metrics.consumed.labels(self.name, "skipped").inc(total - len(events) - invalid)
+
+    def _classify(
+        self, records: Sequence[ConsumerRecord[bytes, bytes]], poison: str | None
+    ) -> tuple[list[ConsumedEvent], list[tuple[ConsumerRecord[bytes, bytes], str]]]:
+        """Split fresh records into events to apply and dead letters (with reasons); skip unwanted types."""
+        events: list[ConsumedEvent] = []
+        dead: list[tuple[ConsumerRecord[bytes, bytes], str]] = []
+        if poison is not None:
+            return events, [(record, poison) for record in records]
+        wanted = self.projection.event_types
+        validate = self.projection.validate_payloads
+        known = self._known_types
+        for record in records:
+            try:
+                attributes = read_headers(record.headers)
+                # an unknown type is parked, not skipped: once the contracts are upgraded it can be
+                # replayed; skipping it would lose it silently
+                if attributes.type not in known:
+                    self._registry.latest(attributes.type)
+            except (InvalidRecord, UnknownEventType) as exc:
+                dead.append((record, exc.reason if isinstance(exc, InvalidRecord) else str(exc)))
+                continue
+            if wanted is not None and attributes.type not in wanted:
+                continue
+            event = ConsumedEvent(record, attributes, self._registry)
+            if validate:
+                try:
+                    event.data  # noqa: B018 - parses and caches the payload
+                except InvalidRecord as exc:
+                    dead.append((record, exc.reason))
+                    continue
+            events.append(event)
+        return events, dead
 
     async def _lock_offsets(self, conn: Connection, keys: Sequence[tuple[str, int]]) -> dict[tuple[str, int], int]:
         topics, partitions = [t for t, _ in keys], [p for _, p in keys]

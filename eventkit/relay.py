@@ -25,9 +25,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import ProducerFenced
 
-from contracts.envelope import Attributes
 from contracts.topics import RELAY_PROGRESS
-from contracts.wire import encode_headers
 from eventkit.kafka import build_producer
 from eventkit.logging import get_logger
 from eventkit.metrics import PlumbingMetrics
@@ -56,25 +54,32 @@ _log = get_logger("eventkit.relay")
 
 
 def record_headers(row: asyncpg.Record) -> list[tuple[str, bytes]]:
-    """CloudEvents headers of a stored event, exactly as :func:`contracts.wire.encode_headers` writes them."""
-    attributes = Attributes.model_construct(
-        id=row["event_id"],
-        source=row["source"],
-        specversion="1.0",
-        type=row["type"],
-        subject=row["stream_id"],
-        time=row["occurred_at"],
-        datacontenttype="application/json",
-        dataschema=f"urn:chiso:schema:{row['type']}:v{row['schema_version']}",
-        schemaversion=row["schema_version"],
-        unitcode=row["unitcode"],
-        provincecode=row["provincecode"],
-        partitionkey=row["stream_id"],
-        sequence=row["version"],
-        correlationid=row["correlation_id"],
-        causationid=row["causation_id"],
-    )
-    return encode_headers(attributes)
+    """CloudEvents headers of a stored event, built straight from its row (the relay's hot path).
+
+    Decodes to the same attributes as :func:`contracts.wire.encode_headers` writes for the same event
+    (tests/integration/test_relay.py checks it); built by hand because the pydantic round trip cost a third
+    of the relay's CPU. The stored row was validated when it was appended.
+    """
+    headers = [
+        ("content-type", b"application/json"),
+        ("ce_id", str(row["event_id"]).encode()),
+        ("ce_source", row["source"].encode()),
+        ("ce_specversion", b"1.0"),
+        ("ce_type", row["type"].encode()),
+        ("ce_subject", row["stream_id"].encode()),
+        ("ce_time", row["occurred_at"].isoformat().replace("+00:00", "Z").encode()),
+        ("ce_dataschema", f"urn:chiso:schema:{row['type']}:v{row['schema_version']}".encode()),
+        ("ce_schemaversion", str(row["schema_version"]).encode()),
+        ("ce_unitcode", row["unitcode"].encode()),
+        ("ce_provincecode", row["provincecode"].encode()),
+        ("ce_partitionkey", row["stream_id"].encode()),
+        ("ce_sequence", str(row["version"]).encode()),
+    ]
+    if row["correlation_id"] is not None:
+        headers.append(("ce_correlationid", row["correlation_id"].encode()))
+    if row["causation_id"] is not None:
+        headers.append(("ce_causationid", row["causation_id"].encode()))
+    return headers
 
 
 async def read_progress(bootstrap_servers: str, relay: str, *, progress_topic: str = RELAY_PROGRESS) -> Checkpoint:

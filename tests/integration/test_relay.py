@@ -2,13 +2,14 @@
 
 import asyncio
 from collections import defaultdict
+from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 
-from contracts.wire import decode
+from contracts.wire import decode, decode_attributes, encode_headers, read_headers
 from eventkit.postgres import PostgresEventStore
-from eventkit.relay import Relay
+from eventkit.relay import Relay, record_headers
 from eventkit.settings import KafkaSettings
 from eventkit.store import NO_STREAM
 from eventkit.testing import sample_event, sample_registry
@@ -60,6 +61,22 @@ async def test_relays_every_event_with_its_key_and_cloudevents_headers(pg_pool, 
     for record in records:
         by_stream[record.key].add(record.partition)
     assert all(len(partitions) == 1 for partitions in by_stream.values())  # one stream = one partition
+
+
+async def test_relay_headers_decode_to_what_the_envelope_codec_writes(pg_pool) -> None:
+    """The relay builds headers from rows by hand; they must mean exactly what encode_headers writes."""
+    store = PostgresEventStore(pg_pool, sample_registry())
+    event = sample_event("s-h", "x", at=datetime(2026, 2, 13, 3, 0, 0, 123456, tzinfo=UTC))
+    event = event.model_copy(update={"correlationid": "req-1", "causationid": "evt-0"})
+    await store.append("s-h", NO_STREAM, [event])
+    (row,) = await pg_pool.fetch("SELECT * FROM es_events WHERE stream_id = 's-h'")
+    (stored,) = await store.read_stream("s-h")
+    by_relay = read_headers(record_headers(row))
+    by_codec = read_headers(encode_headers(stored.envelope))
+    assert by_relay == by_codec
+    assert by_relay.to_attributes() == decode_attributes(encode_headers(stored.envelope))
+    assert by_relay.sequence == 1
+    assert by_relay.correlationid == "req-1"
 
 
 async def test_relay_waits_for_a_transaction_that_commits_after_a_later_position(pg_pool, kafka_bootstrap) -> None:
