@@ -273,7 +273,7 @@ class ProjectionRunner:
                 await asyncio.sleep(1)
                 await self.seek_to_stored(list(self._consumer.assignment()))
                 continue
-            self._update_lag(batch)
+            await self._update_lag(batch)
             await self._maybe_commit_to_kafka()
 
     async def _top_up(self, batch: Batch) -> Batch:
@@ -441,14 +441,20 @@ class ProjectionRunner:
         if self._metrics:
             self._metrics.dead_letters.labels(self.name).inc()
 
-    def _update_lag(self, batch: Batch) -> None:
+    async def _update_lag(self, batch: Batch) -> None:
+        """Records a read_committed consumer could still read: last stable offset minus position.
+
+        Not "high watermark minus last offset + 1": a transaction's commit marker takes an offset too, so
+        that would never reach zero on the relay's transactional topics.
+        """
         if not self._metrics:
             return
-        for tp, records in batch.items():
-            highwater = self._consumer.highwater(tp)
-            if highwater is not None and records:
-                lag = max(0, highwater - (records[-1].offset + 1))
-                self._metrics.consumer_lag.labels(self.name, tp.topic, str(tp.partition)).set(lag)
+        for tp in batch:
+            stable = self._consumer.last_stable_offset(tp)
+            if stable is None:
+                continue
+            position = await self._consumer.position(tp)
+            self._metrics.consumer_lag.labels(self.name, tp.topic, str(tp.partition)).set(max(0, stable - position))
 
     async def _maybe_commit_to_kafka(self) -> None:
         """Mirror the stored positions to Kafka now and then, for operators' lag tools only."""
