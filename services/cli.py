@@ -6,6 +6,9 @@ Imports of the services happen inside the commands, so ``chiso --help`` is fast 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -76,18 +79,32 @@ def _build(service: str) -> tuple[FastAPI, str, int]:
 
 @app.command()
 def run(service: Annotated[Service, typer.Argument(help="Which service, or all of them in one process")]) -> None:
-    """Run a service (HTTP API, /health, /ready, /metrics, and its Kafka consumers and relay)."""
+    """Run a service (HTTP API, /health, /ready, /metrics, and its Kafka consumers and relay); Ctrl-C stops it."""
     import uvicorn  # noqa: PLC0415
 
+    class _Server(uvicorn.Server):
+        # several servers share one process: the command owns SIGINT/SIGTERM and stops them all together
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
+
     names = [s.value for s in Service if s is not Service.all] if service is Service.all else [service.value]
-    servers = []
+    servers: list[uvicorn.Server] = []
     for name in names:
         asgi, host, port = _build(name)
         config = uvicorn.Config(asgi, host=host, port=port, log_config=None, lifespan="on")
-        servers.append(uvicorn.Server(config))
+        servers.append(_Server(config))
         _console.print(f"[bold]{name}[/bold] on http://{host}:{port}  (/health /ready /metrics /docs)")
 
     async def serve_all() -> None:
+        loop = asyncio.get_running_loop()
+
+        def stop_all() -> None:
+            for server in servers:
+                server.should_exit = True
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop_all)
         await asyncio.gather(*(s.serve() for s in servers))
 
     asyncio.run(serve_all())
