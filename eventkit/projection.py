@@ -5,8 +5,10 @@ For every batch, ONE PostgreSQL transaction:
 1. locks the projection's stored offsets of the batch's partitions and drops records below them
    (a record already applied — after a crash or a rebalance race — is never applied twice);
 2. decodes the CloudEvents headers; an invalid record goes to the dead-letter topic;
-3. optionally records the event ids (``dedupe_event_ids``) and drops ids seen before: duplicates that
-   reached Kafka twice (a relay crash republishing a batch, a replayed dead letter) are ignored;
+3. optionally records the event ids (``dedupe_event_ids``) and drops ids seen before: the same event
+   arriving as two records (a partner system re-sending, a dead letter replayed twice) is applied once.
+   chiso's own relay publishes exactly once, so on its topics offset gating alone is already exactly
+   once; the id table (one row per event) is the price of also absorbing other producers' duplicates;
 4. calls :meth:`Projection.apply` with the remaining events, in partition order;
 5. stores the next offset of every partition.
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from typer.testing import CliRunner
 
 from contracts.topics import dead_letter_topic
 from contracts.wire import encode
@@ -22,6 +23,7 @@ from eventkit.pg import apply_migrations, create_pool
 from eventkit.projection import MIGRATIONS, ProjectionRunner
 from eventkit.settings import KafkaSettings
 from eventkit.testing import POISON, SampleTotalsProjection, sample_event, sample_registry
+from services import cli
 from tests.kafka_helpers import create_topic, new_topic_name
 
 pytestmark = pytest.mark.integration
@@ -179,6 +181,26 @@ async def test_bad_records_are_dead_lettered_with_reason_and_origin_and_the_runn
         counts, totals = await _read_model(fresh_database)
         assert counts == Counter({"00004": 30})
         assert len(await read_dead_letters(kafka_bootstrap, consumer_name)) == 5
+
+        # the operators' command line shows the same dead letters and replays one by its offset
+        env = {"KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "COLUMNS": "250"}
+        listed = await asyncio.to_thread(CliRunner().invoke, cli.app, ["deadletters", "list", consumer_name], env=env)
+        assert listed.exit_code == 0, listed.output
+        assert f"dead letters of {consumer_name} (5)" in listed.output
+        assert "poison event" in listed.output
+        replayed = await asyncio.to_thread(
+            CliRunner().invoke, cli.app,
+            ["deadletters", "replay", consumer_name, "--offset", str(broken.dlq_offset)], env=env,
+        )
+        assert replayed.exit_code == 0, replayed.output
+        for _ in range(100):
+            if len(await read_dead_letters(kafka_bootstrap, consumer_name)) == 6:
+                break
+            await asyncio.sleep(0.1)
+        assert len(await read_dead_letters(kafka_bootstrap, consumer_name)) == 6  # still broken: parked again
+        args = ["deadletters", "replay", consumer_name]
+        refused = await asyncio.to_thread(CliRunner().invoke, cli.app, args, env=env)
+        assert refused.exit_code != 0  # neither --offset nor --all: nothing is replayed by accident
     finally:
         stop.set()
         await task
