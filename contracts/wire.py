@@ -127,63 +127,85 @@ class CloudEventHeaders(NamedTuple):
 
 # The fast path accepts only the canonical form of every attribute, each a form the pydantic model accepts
 # too; anything else (another UUID spelling, another date format, a missing or odd header) is judged by
-# :func:`decode_attributes`, so both paths accept exactly the same records (tests/unit prove it). The
-# required headers are fetched, decoded and checked in three C-level calls: on the consumers' hot path,
-# per-header Python work costs more than Kafka's own record parsing.
-_REQUIRED = itemgetter(
-    "ce_id", "ce_time", "ce_schemaversion", "ce_type", "ce_unitcode", "ce_provincecode",
-    "ce_source", "ce_subject", "ce_partitionkey", "ce_dataschema",
-)
+# :func:`decode_attributes`, so both paths accept exactly the same records (tests/unit prove it). On the
+# consumers' hot path per-header Python work costs more than Kafka's own record parsing, so:
+# - the headers that repeat from record to record (type, unit, province, schema version, source, schema)
+#   are validated once per distinct combination of their exact bytes and remembered (bounded);
+# - the per-record ones (id, time, subject, key) are fetched, decoded and checked in three C-level calls.
+_STATIC = itemgetter("ce_type", "ce_unitcode", "ce_provincecode", "ce_schemaversion", "ce_source", "ce_dataschema")
+_DYNAMIC = itemgetter("ce_id", "ce_time", "ce_subject", "ce_partitionkey")
 _MAX_SUBJECT = Attributes.model_fields["subject"].metadata[-1].max_length
-_CANONICAL = re.compile(
-    r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\x00"
-    r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2}))\x00"
-    r"([1-9]\d{0,8})\x00"
+_STATIC_FORM = re.compile(
     "(" + EVENT_TYPE_PATTERN.strip("^$").replace("(", "(?:") + ")\x00"
     "(" + UNIT_CODE_PATTERN.strip("^$").replace("(", "(?:") + ")\x00"
     "(" + PROVINCE_CODE_PATTERN.strip("^$") + ")\x00"
-    + r"([^\x00]+)\x00"
-    + r"([^\x00]{1," + str(_MAX_SUBJECT) + r"})\x00"
-    + r"([^\x00]+)\x00"
-    + r"([^\x00]*)"
+    r"([1-9]\d{0,8})\x00"
+    r"([^\x00]+)\x00"  # source: not empty
+    r"([^\x00]*)"  # dataschema: any text
+)
+_DYNAMIC_FORM = re.compile(
+    r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\x00"
+    r"(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2}))\x00"
+    r"([^\x00]{1," + str(_MAX_SUBJECT) + r"})\x00"
+    r"([^\x00]+)"  # partition key: not empty
 )
 _POSITIVE = re.compile(r"[1-9]\d{0,8}")
+_STATIC_CACHE_SIZE = 65_536
+# exact bytes of the static headers -> (type, unit, province, schema version, source, dataschema)
+_static_seen: dict[tuple[bytes, ...], tuple[str, str, str, int, str, str]] = {}
+
+
+def _static_part(raw: tuple[bytes, ...]) -> tuple[str, str, str, int, str, str] | None:
+    known = _static_seen.get(raw)
+    if known is None:
+        match = _STATIC_FORM.fullmatch(b"\x00".join(raw).decode())
+        if match is None:
+            return None
+        event_type, unit, province, version, source, schema = match.groups()
+        known = (event_type, unit, province, int(version), source, schema)
+        if len(_static_seen) >= _STATIC_CACHE_SIZE:
+            _static_seen.clear()  # bounded: a rare full refill beats an unbounded dict
+        _static_seen[raw] = known
+    return known
 
 
 def read_headers(headers: Iterable[tuple[str, bytes]] | None) -> CloudEventHeaders:
-    """:func:`decode_attributes`, fast: a dict, a join, one regex and one tuple for a canonical record."""
+    """:func:`decode_attributes`, fast for canonical records (see the comment above)."""
     h = dict(headers or ())
     try:
-        match = _CANONICAL.fullmatch(b"\x00".join(_REQUIRED(h)).decode())
+        static = _static_part(_STATIC(h))
+        dynamic = _DYNAMIC_FORM.fullmatch(b"\x00".join(_DYNAMIC(h)).decode())
+        sequence = h.get("ce_sequence")
         if (
-            match is not None
+            static is not None
+            and dynamic is not None
             and h.get("content-type", b"application/json") == b"application/json"
             and h.get("ce_specversion", b"1.0") == b"1.0"
+            and (sequence is None or _POSITIVE.fullmatch(sequence.decode()))
         ):
-            event_id, time, version, event_type, unit, province, source, subject, key, schema = match.groups()
-            sequence = h.get("ce_sequence")
+            event_type, unit, province, version, source, schema = static
+            event_id, time, subject, key = dynamic.groups()
             correlation = h.get("ce_correlationid")
             causation = h.get("ce_causationid")
-            if sequence is None or _POSITIVE.fullmatch(sequence.decode()):
-                # tuple.__new__ skips the NamedTuple's Python-level __new__ (same fields, in order)
-                return tuple.__new__(
-                    CloudEventHeaders,
-                    (
-                        event_id,
-                        source,
-                        event_type,
-                        subject,
-                        datetime.fromisoformat(time),
-                        schema,
-                        int(version),
-                        unit,
-                        province,
-                        key,
-                        None if sequence is None else int(sequence),
-                        None if correlation is None else correlation.decode(),
-                        None if causation is None else causation.decode(),
-                    ),
-                )
+            # tuple.__new__ skips the NamedTuple's Python-level __new__ (same fields, in order)
+            return tuple.__new__(
+                CloudEventHeaders,
+                (
+                    event_id,
+                    source,
+                    event_type,
+                    subject,
+                    datetime.fromisoformat(time),
+                    schema,
+                    version,
+                    unit,
+                    province,
+                    key,
+                    None if sequence is None else int(sequence),
+                    None if correlation is None else correlation.decode(),
+                    None if causation is None else causation.decode(),
+                ),
+            )
     except (KeyError, UnicodeDecodeError, ValueError):
         pass
     return CloudEventHeaders.from_attributes(decode_attributes(h.items()))
