@@ -8,7 +8,7 @@ attributes (type, unit) of a record and skip it without parsing its payload.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import datetime
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -29,7 +29,6 @@ from contracts.registry import Registry, UnknownEventType
 __all__ = [
     "CONTENT_TYPE",
     "CloudEventHeaders",
-    "Headers",
     "InvalidRecord",
     "decode",
     "decode_attributes",
@@ -40,7 +39,6 @@ __all__ = [
 ]
 
 CONTENT_TYPE = "application/json"
-Headers = Sequence[tuple[str, bytes]]
 
 _PREFIX = "ce_"
 # attributes that travel in headers; ``datacontenttype`` travels as ``content-type`` (binary mode rule)

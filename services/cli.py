@@ -10,6 +10,7 @@ import contextlib
 import signal
 from collections.abc import Iterator
 from enum import StrEnum
+from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -52,29 +53,11 @@ class Service(StrEnum):
 
 
 def _build(service: str) -> tuple[FastAPI, str, int]:
-    if service == "dossiers":
-        from services.dossiers.app import build_app as dossiers  # noqa: PLC0415
-        from services.dossiers.settings import DossiersSettings  # noqa: PLC0415
-
-        d = DossiersSettings()
-        return dossiers(d), d.http_host, d.http_port
-    if service == "surveys":
-        from services.surveys.app import build_app as surveys  # noqa: PLC0415
-        from services.surveys.settings import SurveysSettings  # noqa: PLC0415
-
-        s = SurveysSettings()
-        return surveys(s), s.http_host, s.http_port
-    if service == "plans":
-        from services.plans.app import build_app as plans  # noqa: PLC0415
-        from services.plans.settings import PlansSettings  # noqa: PLC0415
-
-        p = PlansSettings()
-        return plans(p), p.http_host, p.http_port
-    from services.scoring.app import build_app as scoring  # noqa: PLC0415
-    from services.scoring.settings import ScoringSettings  # noqa: PLC0415
-
-    c = ScoringSettings()
-    return scoring(c), c.http_host, c.http_port
+    """The service's app and where it listens: every service has ``app.build_app`` and ``<Name>Settings``."""
+    settings_cls = getattr(import_module(f"services.{service}.settings"), f"{service.capitalize()}Settings")
+    settings = settings_cls()
+    build_app = import_module(f"services.{service}.app").build_app
+    return build_app(settings), settings.http_host, settings.http_port
 
 
 @app.command()

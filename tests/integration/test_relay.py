@@ -22,7 +22,7 @@ async def _relay(pool: asyncpg.Pool, bootstrap: str, topic: str, name: str = "te
     progress = await create_topic(bootstrap, new_topic_name("progress"), partitions=1)
     relay = _make(Relay, pool, bootstrap, topic, progress, name)
     await relay.start()
-    return relay, relay, relay._store
+    return relay, relay._store
 
 
 def _make(cls, pool, bootstrap, topic, progress, name="test"):
@@ -34,7 +34,7 @@ def _make(cls, pool, bootstrap, topic, progress, name="test"):
 
 async def test_relays_every_event_with_its_key_and_cloudevents_headers(pg_pool, kafka_bootstrap) -> None:
     topic = await create_topic(kafka_bootstrap, new_topic_name())
-    relay, relay_, store = await _relay(pg_pool, kafka_bootstrap, topic)
+    relay, store = await _relay(pg_pool, kafka_bootstrap, topic)
     try:
         appended = []
         for s in range(5):
@@ -45,7 +45,7 @@ async def test_relays_every_event_with_its_key_and_cloudevents_headers(pg_pool, 
         assert await relay.publish_batch() == 0
         records = await read_topic(kafka_bootstrap, topic, expect=15)
     finally:
-        await relay_.stop()
+        await relay.stop()
     assert len(records) == 15
     decoded = {}
     for record in records:
@@ -81,7 +81,7 @@ async def test_relay_headers_decode_to_what_the_envelope_codec_writes(pg_pool) -
 
 async def test_relay_waits_for_a_transaction_that_commits_after_a_later_position(pg_pool, kafka_bootstrap) -> None:
     topic = await create_topic(kafka_bootstrap, new_topic_name())
-    relay, relay_, store = await _relay(pg_pool, kafka_bootstrap, topic)
+    relay, store = await _relay(pg_pool, kafka_bootstrap, topic)
     try:
         async with pg_pool.acquire() as conn_a:
             tx_a = conn_a.transaction()
@@ -97,7 +97,7 @@ async def test_relay_waits_for_a_transaction_that_commits_after_a_later_position
         assert published == 3
         records = await read_topic(kafka_bootstrap, topic, expect=3)
     finally:
-        await relay_.stop()
+        await relay.stop()
     notes = {r.key: [] for r in records}
     for r in sorted(records, key=lambda r: (r.partition, r.offset)):
         notes[r.key].append(decode(r.key, r.value, r.headers, sample_registry()).data.note)
@@ -106,7 +106,7 @@ async def test_relay_waits_for_a_transaction_that_commits_after_a_later_position
 
 async def test_concurrent_writers_are_relayed_complete_and_in_stream_order(pg_pool, kafka_bootstrap) -> None:
     topic = await create_topic(kafka_bootstrap, new_topic_name(), partitions=4)
-    relay, relay_, store = await _relay(pg_pool, kafka_bootstrap, topic)
+    relay, store = await _relay(pg_pool, kafka_bootstrap, topic)
     stop = asyncio.Event()
     streams, per_stream = 12, 20
 
@@ -123,7 +123,7 @@ async def test_concurrent_writers_are_relayed_complete_and_in_stream_order(pg_po
     finally:
         stop.set()
         await running
-        await relay_.stop()
+        await relay.stop()
     assert len(records) == streams * per_stream
     sequences = defaultdict(list)
     for r in sorted(records, key=lambda r: (r.partition, r.offset)):
@@ -133,7 +133,7 @@ async def test_concurrent_writers_are_relayed_complete_and_in_stream_order(pg_po
 
 async def test_a_relay_that_dies_after_the_kafka_commit_publishes_nothing_twice(pg_pool, kafka_bootstrap) -> None:
     topic = await create_topic(kafka_bootstrap, new_topic_name())
-    relay, _, store = await _relay(pg_pool, kafka_bootstrap, topic)
+    relay, store = await _relay(pg_pool, kafka_bootstrap, topic)
     events = [sample_event(f"k{i % 3}", str(i)) for i in range(9)]
     for e in events:
         await store.append(e.subject, None, [e])
@@ -167,7 +167,7 @@ async def test_a_relay_that_dies_after_the_kafka_commit_publishes_nothing_twice(
 
 async def test_a_relay_that_dies_inside_its_transaction_leaves_nothing_visible(pg_pool, kafka_bootstrap) -> None:
     topic = await create_topic(kafka_bootstrap, new_topic_name())
-    relay, _, store = await _relay(pg_pool, kafka_bootstrap, topic)
+    relay, store = await _relay(pg_pool, kafka_bootstrap, topic)
     await relay.stop()
     events = [sample_event(f"k{i % 4}", str(i)) for i in range(12)]
     for e in events:
