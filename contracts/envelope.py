@@ -80,6 +80,12 @@ class Attributes(Record):
     )
     correlationid: str | None = Field(default=None, description="Id of the request that started the chain")
     causationid: str | None = Field(default=None, description="Id of the message that caused this event")
+    legacyunitcode: str | None = Field(
+        default=None,
+        pattern=UNIT_CODE_PATTERN,
+        description="The pre-2025 unit code the producer was given, when ``unitcode`` was mapped from it (the "
+        "2025 merger); lets history be rolled up by legacy district as well as by the current unit",
+    )
 
 
 class Envelope(Attributes):
@@ -100,6 +106,7 @@ def make_envelope(
     sequence: int | None = None,
     correlationid: str | None = None,
     causationid: str | None = None,
+    legacyunitcode: str | None = None,
 ) -> Envelope:
     """Wrap ``data`` in a validated envelope; type, schema and key are derived from the payload class."""
     return Envelope(
@@ -116,5 +123,6 @@ def make_envelope(
         sequence=sequence,
         correlationid=correlationid,
         causationid=causationid,
+        legacyunitcode=legacyunitcode,
         data=data,
     )

@@ -253,6 +253,20 @@ class TaskCompleted(_PlansFact):
     evidence: tuple[EvidenceRef, ...] = Field(
         default=(), description="Evidence of completion (tài liệu kiểm chứng); PAR appraisal needs it"
     )
+    due_date: date | None = Field(
+        default=None, description="The task's deadline when it was completed; null for standing tasks"
+    )
+    on_time: bool | None = Field(
+        default=None,
+        description="Derived: done by the deadline in working days (a deadline on a non-working day moves to the "
+        "next working day); null for standing tasks without a deadline",
+    )
+    working_days_late: int | None = Field(
+        default=None,
+        ge=0,
+        description="Derived: working days after the deadline (0 when on time; a completion on a non-working day "
+        "counts from the next working day); null without a deadline",
+    )
 
 
 class TaskCancelled(_PlansFact):
@@ -341,6 +355,15 @@ class ReportSubmitted(_PlansFact):
     document: EvidenceRef = Field(description="The report document itself")
     data_from: date | None = Field(default=None, description="First day of the data the report actually covers")
     data_to: date | None = Field(default=None, description="Last day of the data the report actually covers")
+    due_date: date | None = Field(default=None, description="The report's due date (chậm nhất) when it was submitted")
+    on_time: bool | None = Field(
+        default=None,
+        description="Derived: submitted by the due date in working days (a due date on a non-working day moves "
+        "to the next working day)",
+    )
+    working_days_late: int | None = Field(
+        default=None, ge=0, description="Derived: working days after the due date (0 when on time)"
+    )
 
 
 class InspectionPlanned(_PlansFact):

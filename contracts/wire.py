@@ -111,6 +111,7 @@ class CloudEventHeaders(NamedTuple):
     sequence: int | None
     correlationid: str | None
     causationid: str | None
+    legacyunitcode: str | None = None
 
     def to_attributes(self) -> Attributes:
         """The full pydantic model (the values were already validated)."""
@@ -148,6 +149,7 @@ _DYNAMIC_FORM = re.compile(
     r"([^\x00]+)"  # partition key: not empty
 )
 _POSITIVE = re.compile(r"[1-9]\d{0,8}")
+_UNIT_CODE = re.compile(UNIT_CODE_PATTERN.strip("^$"))
 _STATIC_CACHE_SIZE = 65_536
 # exact bytes of the static headers -> (type, unit, province, schema version, source, dataschema)
 _static_seen: dict[tuple[bytes, ...], tuple[str, str, str, int, str, str]] = {}
@@ -180,6 +182,7 @@ def read_headers(headers: Iterable[tuple[str, bytes]] | None) -> CloudEventHeade
             and h.get("content-type", b"application/json") == b"application/json"
             and h.get("ce_specversion", b"1.0") == b"1.0"
             and (sequence is None or _POSITIVE.fullmatch(sequence.decode()))
+            and ((legacy := h.get("ce_legacyunitcode")) is None or _UNIT_CODE.fullmatch(legacy.decode()))
         ):
             event_type, unit, province, version, source, schema = static
             event_id, time, subject, key = dynamic.groups()
@@ -202,6 +205,7 @@ def read_headers(headers: Iterable[tuple[str, bytes]] | None) -> CloudEventHeade
                     None if sequence is None else int(sequence),
                     None if correlation is None else correlation.decode(),
                     None if causation is None else causation.decode(),
+                    None if legacy is None else legacy.decode(),
                 ),
             )
     except (KeyError, UnicodeDecodeError, ValueError):

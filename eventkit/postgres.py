@@ -73,19 +73,21 @@ MIGRATIONS = (
         CREATE INDEX es_events_commit_order ON es_events (txid, position);
         """,
     ),
+    Migration("0002_legacy_unitcode", "ALTER TABLE es_events ADD COLUMN legacy_unitcode text;"),
 )
 
 _COLUMNS = (
     "position, txid, stream_id, version, event_id, type, schema_version, source, occurred_at, unitcode,"
-    " provincecode, correlation_id, causation_id, data, recorded_at"
+    " provincecode, correlation_id, causation_id, data, recorded_at, legacy_unitcode"
 )
 
 _INSERT = """
 INSERT INTO es_events (txid, stream_id, version, event_id, type, schema_version, source, occurred_at,
-                       unitcode, provincecode, correlation_id, causation_id, data)
-SELECT $1, $2, v, id, t, sv, src, at, u, p, c, ca, d::jsonb
+                       unitcode, provincecode, correlation_id, causation_id, data, legacy_unitcode)
+SELECT $1, $2, v, id, t, sv, src, at, u, p, c, ca, d::jsonb, l
 FROM unnest($3::int[], $4::uuid[], $5::text[], $6::int[], $7::text[], $8::timestamptz[], $9::text[],
-            $10::text[], $11::text[], $12::text[], $13::text[]) AS x(v, id, t, sv, src, at, u, p, c, ca, d)
+            $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
+     AS x(v, id, t, sv, src, at, u, p, c, ca, d, l)
 RETURNING position
 """
 
@@ -170,6 +172,7 @@ class PostgresEventStore:
                     [e.correlationid for e in events],
                     [e.causationid for e in events],
                     [e.data.model_dump_json() for e in events],
+                    [e.legacyunitcode for e in events],
                 )
                 if row is None:
                     await conn.execute(
@@ -246,6 +249,7 @@ def row_to_stored_event(row: asyncpg.Record, registry: Registry) -> StoredEvent:
         sequence=row["version"],
         correlationid=row["correlation_id"],
         causationid=row["causation_id"],
+        legacyunitcode=row["legacy_unitcode"],
         data=data,
     )
     return StoredEvent(

@@ -79,6 +79,8 @@ def record_headers(row: asyncpg.Record) -> list[tuple[str, bytes]]:
         headers.append(("ce_correlationid", row["correlation_id"].encode()))
     if row["causation_id"] is not None:
         headers.append(("ce_causationid", row["causation_id"].encode()))
+    if row["legacy_unitcode"] is not None:
+        headers.append(("ce_legacyunitcode", row["legacy_unitcode"].encode()))
     return headers
 
 

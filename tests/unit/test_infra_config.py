@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -221,6 +222,11 @@ def test_process_alive_tells_running_from_finished() -> None:
 def test_stop_process_group_refuses_a_pid_running_something_else() -> None:
     sleeper = subprocess.Popen(["sleep", "30"], start_new_session=True)
     try:
+        # until the child has exec'd, its command line is still ours (a loaded machine made this race real)
+        for _ in range(200):
+            if local.process_cmdline(sleeper.pid)[:1] == ["sleep"]:
+                break
+            time.sleep(0.01)
         assert not local.stop_process_group(sleeper.pid, expect="kafka.Kafka")
         assert local.process_alive(sleeper.pid)
         assert local.stop_process_group(sleeper.pid, expect="sleep", timeout=5)
