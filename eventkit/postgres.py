@@ -91,6 +91,16 @@ FROM unnest($3::int[], $4::uuid[], $5::text[], $6::int[], $7::text[], $8::timest
 RETURNING position
 """
 
+# many streams in one statement (the batch path): stream id and version per row
+_INSERT_MANY = """
+INSERT INTO es_events (txid, stream_id, version, event_id, type, schema_version, source, occurred_at,
+                       unitcode, provincecode, correlation_id, causation_id, data, legacy_unitcode)
+SELECT $1, s, v, id, t, sv, src, at, u, p, c, ca, d::jsonb, l
+FROM unnest($2::text[], $3::int[], $4::uuid[], $5::text[], $6::int[], $7::text[], $8::timestamptz[], $9::text[],
+            $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
+     AS x(s, v, id, t, sv, src, at, u, p, c, ca, d, l)
+"""
+
 # the horizon: transactions below it have all ended (committed or rolled back)
 _READ_ALL = f"""
 SELECT {_COLUMNS} FROM es_events
@@ -196,6 +206,98 @@ class PostgresEventStore:
             raise ConcurrencyError(msg) from None
         await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, stream_id[:100])
         return AppendResult(versions[-1], tuple(r["position"] for r in positions))
+
+    async def append_many(
+        self, conn: Connection, appends: Sequence[tuple[str, int | None, Sequence[Envelope]]]
+    ) -> dict[str, int]:
+        """Append to many streams inside the caller's transaction, in a few statements whatever their number.
+
+        The batch path of intakes that decide thousands of facts per transaction: the same guarantees as
+        :meth:`append` (expected versions, the last-writer check of the module docstring, duplicate ids
+        refused), but streams are locked in one ordered statement (no deadlock between two batches) and all
+        events are inserted by one statement. Returns each stream's new version.
+        """
+        wanted = [(s, e, ev) for s, e, ev in appends if ev]
+        if not wanted:
+            return {}
+        for stream_id, _, events in wanted:
+            check_subjects(stream_id, events)
+        ids = sorted({s for s, _, _ in wanted})
+        if len(ids) != len(wanted):
+            msg = "append_many: a stream appears twice; merge its events into one append"
+            raise ValueError(msg)
+        txid = await conn.fetchval("SELECT pg_current_xact_id()::text::bigint")
+        rows = await conn.fetch(
+            "SELECT stream_id, version, last_txid FROM es_streams WHERE stream_id = ANY($1::text[])"
+            " ORDER BY stream_id FOR UPDATE",
+            ids,
+        )
+        current = {r["stream_id"]: (r["version"], r["last_txid"]) for r in rows}
+        new_streams = [s for s in ids if s not in current]
+        stream_col: list[str] = []
+        version_col: list[int] = []
+        events_all: list[Envelope] = []
+        versions: dict[str, int] = {}
+        for stream_id, expected, events in wanted:
+            version, last_txid = current.get(stream_id, (0, 0))
+            if txid < last_txid:
+                msg = f"{stream_id}: this transaction began before the stream's last writer committed; retry"
+                raise ConcurrencyError(msg)
+            if expected is not None and expected != version:
+                msg = f"{stream_id}: expected version {expected}, stream is at {version}"
+                raise ConcurrencyError(msg)
+            stream_col.extend([stream_id] * len(events))
+            version_col.extend(range(version + 1, version + 1 + len(events)))
+            events_all.extend(events)
+            versions[stream_id] = version + len(events)
+        try:
+            async with conn.transaction():  # savepoint: a duplicate id must not poison the caller's tx
+                if new_streams:
+                    created = await conn.fetch(
+                        "INSERT INTO es_streams (stream_id, version, last_txid)"
+                        " SELECT unnest($1::text[]), 0, $2 ON CONFLICT (stream_id) DO NOTHING RETURNING stream_id",
+                        new_streams,
+                        txid,
+                    )
+                    if len(created) != len(new_streams):
+                        msg = "append_many: a concurrent transaction created one of the streams first; retry"
+                        raise ConcurrencyError(msg)
+                await conn.execute(
+                    _INSERT_MANY,
+                    txid,
+                    stream_col,
+                    version_col,
+                    [e.id for e in events_all],
+                    [e.type for e in events_all],
+                    [e.schemaversion for e in events_all],
+                    [e.source for e in events_all],
+                    [e.time for e in events_all],
+                    [e.unitcode for e in events_all],
+                    [e.provincecode for e in events_all],
+                    [e.correlationid for e in events_all],
+                    [e.causationid for e in events_all],
+                    [e.data.model_dump_json() for e in events_all],
+                    [e.legacyunitcode for e in events_all],
+                )
+                await conn.execute(
+                    "UPDATE es_streams AS s SET version = x.v, last_txid = $3"
+                    " FROM unnest($1::text[], $2::int[]) AS x(id, v) WHERE s.stream_id = x.id",
+                    list(versions),
+                    list(versions.values()),
+                    txid,
+                )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "es_events_event_id_key":
+                raise DuplicateEventError(await self._existing_ids(conn, events_all)) from None
+            msg = f"append_many: concurrent append ({exc.constraint_name})"
+            raise ConcurrencyError(msg) from None
+        await conn.execute("SELECT pg_notify($1, $2)", NOTIFY_CHANNEL, "batch")
+        return versions
+
+    async def existing_event_ids(self, conn: Connection, event_ids: Sequence[object]) -> set[str]:
+        """Which of ``event_ids`` are already stored (as text), in one query: the intakes' idempotency."""
+        rows = await conn.fetch("SELECT event_id::text FROM es_events WHERE event_id = ANY($1::uuid[])", event_ids)
+        return {r[0] for r in rows}
 
     async def _existing_ids(self, conn: Connection, events: Sequence[Envelope]) -> list[str]:
         rows = await conn.fetch(

@@ -1,0 +1,247 @@
+"""``decide``: judge one fact against a dossier's lifecycle (DOMAIN §2.2-2.4) and derive what follows.
+
+``decide(state, command, now, judge)`` returns the events to append — the fact itself first, then the
+derived facts it causes (resolution, overdue, apology compliance) — or the reason the fact is refused.
+It never raises for bad input and never reads a clock: ``now`` is passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+
+from contracts.base import EventPayload
+from contracts.dossiers import (
+    ApologyAssessed,
+    ApologyIssued,
+    DossierBecameOverdue,
+    DossierRated,
+    DossierReceived,
+    DossierRefused,
+    DossierResolved,
+    DossierStatus,
+    DossierSubmitted,
+    DossierSyncedToDVCQG,
+    DossierWithdrawn,
+    FeePaid,
+    FinancialObligationRequested,
+    ProcessingStepCompleted,
+    ProcessingStopped,
+    ResultDelivered,
+    ResultIssued,
+    SupplementReceived,
+    SupplementRequested,
+    SupplementStage,
+)
+from services.dossiers.domain.rules import RulesBook, Ruleset
+from services.dossiers.domain.state import OPEN, DossierState, assessment_key, evolve, resolution_key
+from services.dossiers.domain.timeliness import Calendar, apology_assessment, effective_due, overdue, resolution
+
+__all__ = ["DERIVED", "CheckOverdue", "Judge", "decide", "fact_time", "local_day", "overdue_watch"]
+
+#: how far in the future a fact may be dated (clock skew between partner systems and chiso)
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+#: facts only chiso derives; a partner sending one is refused
+DERIVED = (DossierResolved, DossierBecameOverdue, ApologyAssessed)
+
+_S = DossierStatus
+_VN = timezone(timedelta(hours=7))
+_BEFORE_RECEIPT = frozenset({None, _S.SUBMITTED})
+_PROCESSING_OPEN = frozenset({_S.RECEIVED, _S.PROCESSING, _S.FINANCIAL_OBLIGATION})
+
+
+@dataclass(frozen=True)
+class CheckOverdue:
+    """The scheduler's command: has the due date of this open dossier passed by ``now``?"""
+
+
+@dataclass(frozen=True)
+class Judge:
+    """What ``decide`` needs besides the state: the rules book and the working calendar of the province."""
+
+    rules: RulesBook
+    calendar: Calendar
+    hours_per_day: float
+    province_code: str | None = None
+
+    def ruleset(self, state: DossierState) -> Ruleset | None:
+        """The rules of the day the dossier was received (DOMAIN §0.3: judged by the rules then in force)."""
+        if state.received_at is None:
+            return None
+        return self.rules.for_receipt(local_day(state.received_at), self.province_code)
+
+    def stamp(self, ruleset: Ruleset) -> str:
+        """Ruleset and calendar versions, stamped on every verdict."""
+        return f"{ruleset.stamp}+cal:{self.calendar.version}"
+
+
+def local_day(t: datetime) -> date:
+    """The Vietnamese calendar day of an instant (UTC+7, no daylight saving)."""
+    return t.astimezone(_VN).date()
+
+
+#: the business time of each fact (the instant it happened, as the partner reports it)
+_TIME_OF: dict[type[EventPayload], Callable[[EventPayload], datetime]] = {
+    DossierSubmitted: lambda e: e.submitted_at,  # type: ignore[attr-defined]
+    DossierReceived: lambda e: e.received_at,  # type: ignore[attr-defined]
+    DossierRefused: lambda e: e.refused_at,  # type: ignore[attr-defined]
+    SupplementRequested: lambda e: e.requested_at,  # type: ignore[attr-defined]
+    SupplementReceived: lambda e: e.received_at,  # type: ignore[attr-defined]
+    ProcessingStepCompleted: lambda e: e.completed_at,  # type: ignore[attr-defined]
+    FinancialObligationRequested: lambda e: e.requested_at,  # type: ignore[attr-defined]
+    FeePaid: lambda e: e.paid_at,  # type: ignore[attr-defined]
+    ApologyIssued: lambda e: e.issued_at,  # type: ignore[attr-defined]
+    ProcessingStopped: lambda e: e.stopped_at,  # type: ignore[attr-defined]
+    DossierWithdrawn: lambda e: e.withdrawn_at,  # type: ignore[attr-defined]
+    ResultIssued: lambda e: e.finished_at,  # type: ignore[attr-defined]
+    ResultDelivered: lambda e: e.delivered_at,  # type: ignore[attr-defined]
+    DossierSyncedToDVCQG: lambda e: e.synced_at,  # type: ignore[attr-defined]
+    DossierRated: lambda e: e.rated_at,  # type: ignore[attr-defined]
+}
+
+
+def fact_time(fact: EventPayload) -> datetime | None:
+    """When a dossier fact happened (None for types that are not dossier lifecycle facts)."""
+    getter = _TIME_OF.get(type(fact))
+    return None if getter is None else getter(fact)
+
+
+def decide(  # noqa: PLR0911 - one early return per refusal rule reads best
+    state: DossierState, command: EventPayload | CheckOverdue, now: datetime, judge: Judge
+) -> list[EventPayload] | str:
+    """The events ``command`` causes on a dossier in ``state``, or the reason it is refused."""
+    if isinstance(command, CheckOverdue):
+        return _derive(state, judge, at=now, now=now, resolve=False, assess=True)
+    if isinstance(command, DERIVED):
+        return f"{command.event_type} is derived by chiso and cannot be sent by a partner"
+    at = fact_time(command)
+    if at is None:
+        return f"{command.event_type} is not a dossier lifecycle fact"
+    if at > now + FUTURE_TOLERANCE:
+        return f"{command.event_type} refused: it is dated {at.isoformat()}, in the future (now {now.isoformat()})"
+    refusal = _check(state, command, at)
+    if refusal is not None:
+        return f"{command.event_type} refused: {refusal}"
+    if isinstance(command, DossierReceived) and judge.rules.for_receipt(local_day(at), judge.province_code) is None:
+        return f"{command.event_type} refused: no one-stop-shop ruleset is in force on {local_day(at)}"
+    # a due date that passed while the dossier was open is reported with the fact that follows it, so the
+    # overdue count is the same whether the scheduler or the next fact noticed first
+    before = _derive(state, judge, at=at, now=now, resolve=False, assess=False)
+    for event in before:
+        state = evolve(state, event)
+    state = evolve(state, command)
+    after = _derive(state, judge, at=at, now=now, resolve=True, assess=True)
+    return [command, *before, *after]
+
+
+def _derive(
+    state: DossierState, judge: Judge, *, at: datetime, now: datetime, resolve: bool, assess: bool
+) -> list[EventPayload]:
+    """Derived facts that the state implies at ``at`` and that were not emitted yet (each verdict once)."""
+    ruleset = judge.ruleset(state)
+    if ruleset is None:
+        return []
+    stamp = judge.stamp(ruleset)
+    out: list[EventPayload] = []
+    late = overdue(state, ruleset, judge.calendar, at=at, detected_at=now, stamp=stamp)
+    if late is not None:
+        out.append(late)
+        state = evolve(state, late)
+    if resolve:
+        resolved = resolution(state, ruleset, judge.calendar, f"cal:{judge.calendar.version}")
+        if resolved is not None and resolution_key(resolved) != state.last_resolution:
+            out.append(resolved)
+            state = evolve(state, resolved)
+    if assess:
+        assessed = apology_assessment(
+            state, ruleset, judge.calendar, hours_per_day=judge.hours_per_day, assessed_at=now, stamp=stamp
+        )
+        if assessed is not None and assessment_key(assessed) != state.last_apology_assessment:
+            out.append(assessed)
+    return out
+
+
+def overdue_watch(state: DossierState, judge: Judge, now: datetime) -> datetime | None:
+    """When the scheduler should next ask :class:`CheckOverdue` of this dossier (None: it cannot go overdue).
+
+    Open, not waiting for the applicant (the clock is paused then), and the current due date not yet
+    reported: the effective due date is the instant to watch.
+    """
+    ruleset = judge.ruleset(state)
+    if ruleset is None or not state.is_open or state.pending_supplement is not None or state.due_at is None:
+        return None
+    due = effective_due(state, ruleset, judge.calendar, now)
+    return None if state.overdue_reported_at == due else due
+
+
+def _check(state: DossierState, fact: EventPayload, at: datetime) -> str | None:  # noqa: PLR0911, PLR0912
+    """Why ``fact`` cannot happen to a dossier in ``state`` (None: it can)."""
+    status = state.status
+    if status is not None and getattr(fact, "dossier_id", state.dossier_id) != state.dossier_id:
+        return f"dossier_id {getattr(fact, 'dossier_id', None)!r} differs from the stream's {state.dossier_id!r}"
+    if state.received_at is not None and at < state.received_at and not isinstance(fact, DossierSubmitted):
+        return f"it happened at {at.isoformat()}, before the dossier was received ({state.received_at.isoformat()})"
+    match fact:
+        case DossierSubmitted():
+            if status is not None:
+                return f"the dossier is already {status.value}"
+        case DossierReceived():
+            if status not in _BEFORE_RECEIPT:
+                return f"the dossier is already {status.value}"  # type: ignore[union-attr]
+            if state.submitted_at is not None and at < state.submitted_at:
+                return "received_at is before the submission"
+        case DossierRefused():
+            if status not in _BEFORE_RECEIPT:
+                return (
+                    f"reception can only be refused before receipt; the dossier is {status.value} "  # type: ignore[union-attr]
+                    "(stop it with processing_stopped instead)"
+                )
+        case SupplementRequested():
+            if any(s.supplement_id == fact.supplement_id for s in state.supplements):
+                return f"supplement {fact.supplement_id!r} was already requested"
+            if state.pending_supplement is not None:
+                return f"supplement {state.pending_supplement.supplement_id!r} is still pending"
+            if fact.stage is SupplementStage.RECEPTION and status not in _BEFORE_RECEIPT:
+                return f"a reception-stage supplement needs a dossier not yet received; it is {status.value}"  # type: ignore[union-attr]
+            if fact.stage is SupplementStage.PROCESSING and status not in _PROCESSING_OPEN:
+                return f"a processing-stage supplement needs a dossier in processing; it is {_name(status)}"
+        case SupplementReceived():
+            pending = state.pending_supplement
+            if pending is None or pending.supplement_id != fact.supplement_id:
+                return f"no pending supplement {fact.supplement_id!r}"
+            if at < pending.requested_at:
+                return "the supplement came back before it was requested"
+        case ProcessingStepCompleted() | FinancialObligationRequested() | ProcessingStopped():
+            if status not in _PROCESSING_OPEN:
+                return f"the dossier must be received and in processing; it is {_name(status)}"
+        case FeePaid():
+            if status is None or status in (_S.NOT_RECEIVED, _S.WITHDRAWN, _S.STOPPED):
+                return f"there is no live dossier to pay for; it is {_name(status)}"
+        case ApologyIssued():
+            if status not in OPEN:
+                return f"an apology is issued for a dossier still in processing; it is {_name(status)}"
+            if fact.sequence_no != len(state.apologies) + 1:
+                return f"sequence_no {fact.sequence_no} but {len(state.apologies)} apologies were issued before"
+            if fact.new_due_at <= fact.issued_at:
+                return "new_due_at must be after issued_at"
+        case DossierWithdrawn():
+            if status not in OPEN and status is not _S.SUBMITTED:
+                return f"only a submitted or open dossier can be withdrawn; it is {_name(status)}"
+        case ResultIssued():
+            if status not in _PROCESSING_OPEN:
+                return f"a result needs a dossier in processing (no pending supplement); it is {_name(status)}"
+        case ResultDelivered():
+            if status is not _S.PROCESSED and status not in _PROCESSING_OPEN:
+                return f"a result is delivered after processing; the dossier is {_name(status)}"
+            if state.finished_at is not None and at < state.finished_at:
+                return "delivered_at is before the result was issued"
+        case DossierSyncedToDVCQG() | DossierRated():
+            if status is None:
+                return "the dossier is unknown (no submission or receipt recorded)"
+    return None
+
+
+def _name(status: DossierStatus | None) -> str:
+    return "unknown" if status is None else status.value

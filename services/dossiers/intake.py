@@ -1,0 +1,349 @@
+"""The intake: inbound facts -> judged by the domain -> canonical events in the store, exactly once.
+
+All three ways in (Kafka inbound topic, HTTP API, bulk import) call :meth:`Intake.process` inside their own
+PostgreSQL transaction, so what they record (consumed offsets, an idempotency key, an import's progress)
+commits atomically with the events. Per batch it costs a handful of statements whatever the batch size:
+one lookup of already-stored ids, one locked read of the dossiers' snapshots, one multi-stream append and
+one snapshot upsert. The snapshots (``dossier_state``) are the domain state folded so far; they are only
+ever written here, in the same transaction as the events they fold, so they never disagree with the store.
+
+A *group* of facts is atomic: the bulk import hands a dossier's whole exported history as one group, so a
+record with one impossible fact is rejected whole rather than stored half.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+from contracts.base import EventPayload
+from contracts.dossiers import DossierReceived, DossierSubmitted, FeedbackReceived, FeedbackStateChanged
+from contracts.envelope import Envelope
+from eventkit.pg import Connection, Migration
+from eventkit.postgres import PostgresEventStore
+from eventkit.units import ResolvedUnit, UnitRegistry
+from services.dossiers.domain import (
+    DERIVED,
+    CheckOverdue,
+    DossierState,
+    Judge,
+    decide,
+    decide_feedback,
+    evolve,
+    fact_time,
+    local_day,
+    overdue_watch,
+)
+from services.dossiers.ids import CANONICAL_NAMESPACE, canonical_event_id, stream_of
+from services.dossiers.inbound import InboundFact
+from services.dossiers.privacy import Pseudonymizer
+
+__all__ = ["MIGRATIONS", "Intake", "Outcome"]
+
+MIGRATIONS = (
+    Migration(
+        "0001_dossier_state",
+        """
+        CREATE TABLE dossier_state (
+            stream_id         text PRIMARY KEY,
+            version           integer NOT NULL,
+            unit_code         text NOT NULL,
+            province_code     text NOT NULL,
+            legacy_unit_code  text,
+            state             jsonb NOT NULL,
+            -- when the scheduler must ask "overdue?" (null: the dossier cannot go overdue now)
+            overdue_watch_at  timestamptz,
+            updated_at        timestamptz NOT NULL DEFAULT now()
+        );
+        CREATE INDEX dossier_state_overdue_watch ON dossier_state (overdue_watch_at)
+            WHERE overdue_watch_at IS NOT NULL;
+        """,
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one group of facts."""
+
+    status: Literal["accepted", "duplicate", "rejected"]
+    #: why the group was rejected (the first refused fact, with its position in the group)
+    reason: str | None = None
+    #: the canonical events stored for the group (facts and derived facts), in stream order
+    events: tuple[Envelope, ...] = ()
+
+
+@dataclass
+class _Stream:
+    """A stream's state while a batch is being judged."""
+
+    version: int
+    state: DossierState
+    unit: ResolvedUnit | None
+    appended: list[Envelope] = field(default_factory=list)
+    feedback: bool = False
+
+
+class Intake:
+    """Judges inbound facts with the dossier domain and stores the canonical events."""
+
+    def __init__(
+        self,
+        *,
+        store: PostgresEventStore,
+        units: UnitRegistry,
+        judge_of: Callable[[str], Judge],
+        pseudonymizer: Pseudonymizer,
+        source: str,
+    ) -> None:
+        self._store = store
+        self._units = units
+        self._judge_of = judge_of
+        self._pseudonymizer = pseudonymizer
+        self._source = source
+
+    # --- facts ---------------------------------------------------------------------------------------
+
+    async def process(self, conn: Connection, groups: Sequence[Sequence[InboundFact]], now: datetime) -> list[Outcome]:
+        """Judge and store ``groups`` in the caller's transaction; one outcome per group, in order."""
+        prepared: list[list[tuple[InboundFact, uuid.UUID, str, EventPayload, ResolvedUnit]] | str] = []
+        for group in groups:
+            prepared.append(self._prepare(group))
+        ids = [str(cid) for items in prepared if not isinstance(items, str) for _, cid, _, _, _ in items]
+        stored = await self._store.existing_event_ids(conn, ids) if ids else set()
+        stream_ids = sorted({s for items in prepared if not isinstance(items, str) for _, _, s, _, _ in items})
+        streams = await self._load(conn, stream_ids)
+        outcomes: list[Outcome] = []
+        seen: set[str] = set(stored)
+        for items in prepared:
+            if isinstance(items, str):
+                outcomes.append(Outcome("rejected", items))
+                continue
+            outcomes.append(self._judge_group(items, streams, seen, now))
+        await self._save(conn, streams, now)
+        return outcomes
+
+    def _prepare(
+        self, group: Sequence[InboundFact]
+    ) -> list[tuple[InboundFact, uuid.UUID, str, EventPayload, ResolvedUnit]] | str:
+        items = []
+        for index, fact in enumerate(group, start=1):
+            where = f"fact {index} ({fact.payload.event_type})" if len(group) > 1 else fact.payload.event_type
+            payload = fact.payload
+            if payload.producer != "dossiers" or isinstance(payload, DERIVED):
+                return f"{where}: not a fact a partner may send to the dossiers service"
+            try:
+                stream_id = stream_of(payload)
+            except TypeError as exc:
+                return f"{where}: {exc}"
+            at = fact_time(payload) or fact.time
+            unit = self._units.resolve(fact.unit_code, local_day(at))
+            if isinstance(unit, str):
+                return f"{where}: unitcode: {unit}"
+            if isinstance(payload, DossierSubmitted | DossierReceived):
+                # re-keyed with this service's secret: a partner's plain hash never leaves the service
+                payload = payload.model_copy(update={"applicant_ref": self._pseudonymizer.rekey(payload.applicant_ref)})
+            cid = canonical_event_id(fact.source, _as_uuid(fact.event_id))
+            items.append((fact, cid, stream_id, payload, unit))
+        return items
+
+    def _judge_group(
+        self,
+        items: Sequence[tuple[InboundFact, uuid.UUID, str, EventPayload, ResolvedUnit]],
+        streams: dict[str, _Stream],
+        seen: set[str],
+        now: datetime,
+    ) -> Outcome:
+        scratch: dict[str, _Stream] = {}
+        produced: list[Envelope] = []
+        fresh = 0
+        for index, (fact, cid, stream_id, payload, unit) in enumerate(items, start=1):
+            if str(cid) in seen:
+                continue  # already stored (a re-sent fact, a re-imported record): a no-op
+            fresh += 1
+            current = scratch.get(stream_id) or streams.get(stream_id) or _Stream(0, DossierState(), unit)
+            where = f"fact {index} ({payload.event_type}): " if len(items) > 1 else ""
+            if current.unit is not None and current.unit.unit_code != unit.unit_code:
+                reason = f"unitcode {unit.unit_code!r} differs from the dossier's unit {current.unit.unit_code!r}"
+                return Outcome("rejected", where + reason)
+            feedback = isinstance(payload, FeedbackReceived | FeedbackStateChanged)
+            decision = (
+                decide_feedback(current.version + len(current.appended), payload)
+                if feedback
+                else decide(current.state, payload, now, self._judge_of(unit.province_code))
+            )
+            if isinstance(decision, str):
+                return Outcome("rejected", where + decision)
+            envelopes = self._envelopes(decision, cid, stream_id, unit, fact)
+            state = current.state
+            if not feedback:
+                for event in decision:
+                    state = evolve(state, event)
+            scratch[stream_id] = _Stream(
+                current.version, state, unit, [*current.appended, *envelopes], feedback or current.feedback
+            )
+            produced.extend(envelopes)
+            seen.update(str(e.id) for e in envelopes)
+        if fresh == 0:
+            return Outcome("duplicate")
+        streams.update(scratch)
+        return Outcome("accepted", events=tuple(produced))
+
+    # --- the scheduler's command --------------------------------------------------------------------
+
+    async def check_overdue(self, conn: Connection, now: datetime, limit: int = 500) -> int:
+        """Emit ``became overdue`` for open dossiers whose due date passed by ``now``; returns how many."""
+        rows = await conn.fetch(
+            "SELECT stream_id FROM dossier_state WHERE overdue_watch_at <= $1 ORDER BY overdue_watch_at"
+            " LIMIT $2 FOR UPDATE SKIP LOCKED",
+            now,
+            limit,
+        )
+        if not rows:
+            return 0
+        streams = await self._load(conn, [r["stream_id"] for r in rows])
+        emitted = 0
+        for stream_id, stream in streams.items():
+            assert stream.unit is not None
+            decision = decide(stream.state, CheckOverdue(), now, self._judge_of(stream.unit.province_code))
+            if isinstance(decision, str) or not decision:
+                continue
+            key = f"{stream_id}|{decision[0].event_type}|{now.isoformat()}"
+            envelopes = self._envelopes(decision, uuid.uuid5(CANONICAL_NAMESPACE, key), stream_id, stream.unit, None)
+            state = stream.state
+            for event in decision:
+                state = evolve(state, event)
+            stream.state = state
+            stream.appended.extend(envelopes)
+            emitted += sum(e.type.endswith("became_overdue") for e in envelopes)
+        await self._save(conn, streams, now, touch_all=True)
+        return emitted
+
+    # --- storage -------------------------------------------------------------------------------------
+
+    async def _load(self, conn: Connection, stream_ids: Sequence[str]) -> dict[str, _Stream]:
+        if not stream_ids:
+            return {}
+        rows = await conn.fetch(
+            "SELECT stream_id, version, unit_code, province_code, legacy_unit_code, state FROM dossier_state"
+            " WHERE stream_id = ANY($1::text[]) ORDER BY stream_id FOR UPDATE",
+            list(stream_ids),
+        )
+        loaded: dict[str, _Stream] = {}
+        for r in rows:
+            unit = ResolvedUnit(
+                unit_code=r["unit_code"],
+                province_code=r["province_code"],
+                legacy_code=r["legacy_unit_code"],
+                legacy_district_code=None,
+                legacy_province_code=None,
+            )
+            feedback = r["stream_id"].startswith("feedback:")
+            state = DossierState() if feedback else DossierState.from_json(json.loads(r["state"]))
+            loaded[r["stream_id"]] = _Stream(r["version"], state, unit, feedback=feedback)
+        return loaded
+
+    async def _save(
+        self, conn: Connection, streams: dict[str, _Stream], now: datetime, *, touch_all: bool = False
+    ) -> None:
+        changed = {s: st for s, st in streams.items() if st.appended}
+        if changed:
+            versions = await self._store.append_many(
+                conn, [(s, st.version, st.appended) for s, st in sorted(changed.items())]
+            )
+        else:
+            versions = {}
+        rows = []
+        for stream_id, st in sorted(streams.items()):
+            if not st.appended and not touch_all:
+                continue
+            assert st.unit is not None
+            watch = None if st.feedback else overdue_watch(st.state, self._judge_of(st.unit.province_code), now)
+            rows.append(
+                (
+                    stream_id,
+                    versions.get(stream_id, st.version),
+                    st.unit.unit_code,
+                    st.unit.province_code,
+                    st.unit.legacy_code,
+                    json.dumps(st.state.to_json() if not st.feedback else {}),
+                    watch,
+                )
+            )
+            st.version = versions.get(stream_id, st.version)
+            st.appended = []
+        if rows:
+            await conn.executemany(
+                """
+                INSERT INTO dossier_state AS d
+                    (stream_id, version, unit_code, province_code, legacy_unit_code, state, overdue_watch_at)
+                VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)
+                ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, state = EXCLUDED.state,
+                    overdue_watch_at = EXCLUDED.overdue_watch_at, updated_at = now()
+                """,
+                rows,
+            )
+
+    def _envelopes(
+        self,
+        events: Sequence[EventPayload],
+        fact_id: uuid.UUID,
+        stream_id: str,
+        unit: ResolvedUnit,
+        fact: InboundFact | None,
+    ) -> list[Envelope]:
+        out = []
+        for index, event in enumerate(events):
+            # the fact keeps its canonical id; what it caused gets ids derived from it (stable on replay)
+            event_id = (
+                fact_id if index == 0 and fact is not None else uuid.uuid5(fact_id, f"{index}|{event.event_type}")
+            )
+            out.append(
+                Envelope.model_construct(
+                    id=event_id,
+                    source=self._source,
+                    specversion="1.0",
+                    type=event.event_type,
+                    subject=stream_id,
+                    time=_time_of(event, fact),
+                    datacontenttype="application/json",
+                    dataschema=event.schema_id(),
+                    schemaversion=event.schema_version,
+                    unitcode=unit.unit_code,
+                    provincecode=unit.province_code,
+                    partitionkey=stream_id,
+                    sequence=None,
+                    correlationid=(fact.correlation_id if fact else None) or (str(fact_id) if fact else None),
+                    causationid=None if fact is None else fact.event_id,
+                    legacyunitcode=unit.legacy_code,
+                    data=event,
+                )
+            )
+        return out
+
+
+def _time_of(event: EventPayload, fact: InboundFact | None) -> datetime:
+    """The CloudEvents time of a canonical event: when its fact happened (derived: when it became true)."""
+    at = fact_time(event)
+    if at is not None:
+        return at
+    for name in ("resolved_at", "due_at", "original_due_at", "changed_at", "received_at"):
+        value = getattr(event, name, None)
+        if isinstance(value, datetime):
+            return value
+    if fact is not None:
+        return fact.time
+    msg = f"{event.event_type} has no time"
+    raise ValueError(msg)
+
+
+def _as_uuid(event_id: str) -> uuid.UUID:
+    """Partner ids are UUIDs on Kafka; other ways in (import keys, idempotency keys) map text to one."""
+    try:
+        return uuid.UUID(event_id)
+    except ValueError:
+        return uuid.uuid5(CANONICAL_NAMESPACE, event_id)
