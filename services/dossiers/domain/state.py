@@ -151,7 +151,7 @@ class DossierState:
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if value is None or value == () or value is False or value == 0:
+            if value is f.default or (value == f.default and type(value) is type(f.default)):
                 continue  # defaults are not stored: snapshots stay small
             if isinstance(value, datetime):
                 value = value.isoformat()
