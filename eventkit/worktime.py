@@ -2,22 +2,23 @@
 
 Everything here answers one question fast: *where is this instant in working time?* A calendar maps every
 instant to a **working ordinal** — working microseconds since a fixed epoch (the first working moment of
-2000). Working time never moves during nights, weekends, lunch breaks or holidays, so Sat 10:00, Fri 17:00
-and Mon 07:00 share one ordinal; adding working hours is adding to the ordinal, and the working time
-between two instants is the difference of their ordinals. Because every working day of a calendar has the
-same hours (:class:`WorkingHours`), the ordinal of a date is ``working days before it x day length`` — one
-dict lookup — plus the position within the day (a loop over two segments). Tables are built per year,
-lazily, on first use, and cached; nothing is built at import time (``holidays`` is imported on first use).
+2000: Tue 04/01/2000 07:00 nationally). Working time stands still during nights, weekends, lunch breaks and
+holidays, so Sat 10:00, Fri 17:00 and Mon 07:00 share one ordinal; adding working hours is adding to the
+ordinal, and the working time between two instants is the difference of their ordinals. Because every
+working day of a calendar has the same hours (:class:`WorkingHours`), the ordinal of a date is ``working
+days before it x day length`` — one dict lookup — plus the position within the day (a loop over two
+segments). Tables are built per year, lazily, on first use, and cached; nothing is built at import time
+(``holidays`` and ``yaml`` are imported on first use).
 
 Sources of the rules (tags as in DOMAIN §0.1):
 
-- Working days: Monday–Friday except public holidays and compensatory days off, plus swapped working
+- Working days: Monday-Friday except public holidays and compensatory days off, plus swapped working
   Saturdays (DOMAIN §3.1, §4). The default comes from ``holidays.country_holidays("VN")`` (pinned 0.108 in
   pyproject.toml) incl. its swapped days (``weekend_workdays``); the shipped ``calendars/VN.yaml`` and an
   optional province file add or remove dates by configuration (DOMAIN §0.3.5, §4.2: "must be loaded
   yearly"). Civil servants' five-day week dates from QĐ 188/1999/QĐ-TTg [U], so years before 2000 are
   refused rather than computed wrongly; ``holidays`` has no lunar data after 2100, so neither are those.
-- Working hours: per service point, default 07:00–11:30 + 13:30–17:00 = 8 h [V] TD (DOMAIN §3.1).
+- Working hours: per service point, default 07:00-11:30 + 13:30-17:00 = 8 h [V] TD (DOMAIN §3.1).
 - :meth:`WorkingCalendar.normalize` is DOMAIN §3.2 ``normalize`` (cut-offs [V] TD): after close or on a
   non-working day → next working day's opening; before opening → opening; lunch → 13:30.
 - Due dates in working time are DOMAIN §3.2 ``due_at`` in its canonical form: an instant that is a
@@ -34,6 +35,7 @@ from __future__ import annotations
 import calendar as _gregorian
 import functools
 import hashlib
+import importlib.metadata
 import json
 import math
 import re
@@ -97,11 +99,15 @@ def _time_us(t: time) -> int:
     return ((t.hour * 60 + t.minute) * 60 + t.second) * _US_PER_SECOND + t.microsecond
 
 
+def _hhmm(t: time) -> str:
+    return t.isoformat(timespec="minutes") if not (t.second or t.microsecond) else t.isoformat()
+
+
 @dataclass(frozen=True)
 class WorkingHours:
     """Opening hours of a service point (giờ làm việc): the same on every working day of a calendar.
 
-    Default 07:00–11:30 and 13:30–17:00 = 8 h, the hours TD uses (DOMAIN §3.1 [V]); one working day is
+    Default 07:00-11:30 and 13:30-17:00 = 8 h, the hours TD uses (DOMAIN §3.1 [V]); one working day is
     ``hours_per_day`` working hours when a limit in days is converted (TD ``soNgay = hours/8`` [V]).
     Segments are naive wall-clock times in :data:`VN_TZ`, sorted, non-empty and non-overlapping.
     """
@@ -144,7 +150,7 @@ class WorkingHours:
 
     def describe(self) -> str:
         """``07:00-11:30,13:30-17:00``: how the hours appear in versions and messages."""
-        return ",".join(f"{s.isoformat()}-{e.isoformat()}" for s, e in self.segments)
+        return ",".join(f"{_hhmm(s)}-{_hhmm(e)}" for s, e in self.segments)
 
 
 DEFAULT_HOURS: Final = WorkingHours()
@@ -154,7 +160,7 @@ DEFAULT_HOURS: Final = WorkingHours()
 class PeriodRules:
     """How limits in calendar days ("ngày") and months ("tháng") end — the [U] choices, made here only.
 
-    The usual legal basis is the Civil Code's time computation (BLDS 2015 Art. 147–148, not retrieved:
+    The usual legal basis is the Civil Code's time computation (BLDS 2015 Art. 147-148, not retrieved:
     [U], DOMAIN §3.1): the day of the event is not counted, and a period whose last day is a non-working
     day ends on the next working day; TD likewise never sets a due date on a weekend/holiday [V]. So:
 
@@ -180,21 +186,30 @@ DEFAULT_PERIOD_RULES: Final = PeriodRules()
 
 
 @functools.cache
-def _library_year(year: int) -> tuple[frozenset[date], frozenset[date]]:
-    """(days off, swapped working weekend days) of ``holidays`` VN for one year; shared by all calendars."""
+def _library_decade(first_year: int) -> Mapping[int, tuple[frozenset[date], frozenset[date]]]:
+    """(days off, swapped working weekend days) of ``holidays`` VN per year, ten years per call (one
+    ``country_holidays`` object for a decade costs about what one for a single year does); shared by all
+    calendars."""
     import holidays  # noqa: PLC0415 - 80 ms import, paid by the first calendar that needs a year, not at import
 
-    lib = holidays.country_holidays("VN", years=year)
-    days_off = frozenset(d for d in lib if d.year == year)
-    # weekend_workdays holds the static swaps of several years whatever `years` says: keep this year's
-    workdays = frozenset(d for d in lib.weekend_workdays if d.year == year)
-    return days_off, workdays
+    lib = holidays.country_holidays("VN", years=range(first_year, first_year + 10))
+    # weekend_workdays holds the static swaps of several years whatever `years` says: split by year
+    return {
+        y: (
+            frozenset(d for d in lib if d.year == y),
+            frozenset(d for d in lib.weekend_workdays if d.year == y),
+        )
+        for y in range(first_year, first_year + 10)
+    }
 
 
+def _library_year(year: int) -> tuple[frozenset[date], frozenset[date]]:
+    return _library_decade(year - year % 10)[year]
+
+
+@functools.cache
 def _library_version() -> str:
-    import holidays  # noqa: PLC0415
-
-    return str(holidays.__version__)
+    return importlib.metadata.version("holidays")
 
 
 class WorkingCalendar:
@@ -229,7 +244,9 @@ class WorkingCalendar:
         self.name = name
         self.hours = hours
         self.period_rules = period_rules
-        off, work, revert = (frozenset(_as_date(d, "constructor") for d in ds) for ds in (days_off, workdays, not_days_off))
+        off, work, revert = (
+            frozenset(_as_date(d, "constructor") for d in ds) for ds in (days_off, workdays, not_days_off)
+        )
         for label, a, b in (("days_off/workdays", off, work), ("days_off/not_days_off", off, revert)):
             if both := a & b:
                 raise CalendarConfigError("constructor", label, sorted(both), "a date can be in one list only")
@@ -381,6 +398,8 @@ class WorkingCalendar:
         """The instant of a working ordinal, canonical form: a segment start is the previous segment's end."""
         q, r = divmod(ordinal_us, self._day_us)
         if r == 0:
+            if q == 0:  # the epoch itself: its previous segment end lies before MIN_YEAR, give the opening
+                return datetime.combine(self._work_date(0), self._open_time, VN_TZ)
             q -= 1
             r = self._day_us
         d = self._work_date(q)
@@ -445,11 +464,11 @@ class WorkingCalendar:
         (a Saturday receipt → Fri 17:00). Negative ``hours`` go back in working time (e.g. "one working day
         before the due date", DOMAIN §3.6). Resolution: 1 µs.
         """
-        return self._instant(self._ordinal_us(t) + _hours_to_us(hours))
+        return self._instant(self._ordinal_us(t) + _to_us(hours, _US_PER_HOUR))
 
     def add_working_days(self, t: datetime, days: float) -> datetime:
         """``add_working_hours(t, days * hours_per_day)`` — one working day is a day's working hours."""
-        return self._instant(self._ordinal_us(t) + _hours_to_us(days * self.hours.hours_per_day))
+        return self._instant(self._ordinal_us(t) + _to_us(days, self._day_us))
 
     def due_at(self, received_at: datetime, value: float, unit: str) -> datetime:
         """The due date (ngày hẹn trả) of a limit ``value`` in ``unit`` for a receipt at ``received_at``.
@@ -489,11 +508,12 @@ def _aware(t: datetime) -> datetime:
     return t if t.tzinfo is VN_TZ else t.astimezone(VN_TZ)
 
 
-def _hours_to_us(hours: float) -> int:
-    if not math.isfinite(hours):
-        msg = f"working hours must be finite, got {hours!r}"
+def _to_us(amount: float, us_per_unit: int) -> int:
+    """``amount`` working hours/days in whole microseconds (rounded: the resolution of a datetime)."""
+    if not math.isfinite(amount):
+        msg = f"an amount of working time must be finite, got {amount!r}"
         raise ValueError(msg)
-    return round(hours * _US_PER_HOUR)
+    return round(amount * us_per_unit)
 
 
 def _add_months(d: date, months: int) -> date:
@@ -536,6 +556,23 @@ class CalendarOverride:
 _FIELDS: Final = frozenset({"version", "source", "days_off", "workdays", "not_days_off", "hours"})
 
 
+@functools.cache
+def _yaml_loader() -> type[Any]:
+    """PyYAML's SafeLoader without implicit timestamps: dates arrive as strings, so that a bad date is
+    reported against its field (PyYAML itself raises a bare ValueError for 2026-13-01) and a date-time
+    is refused instead of silently becoming a date."""
+    import yaml  # noqa: PLC0415 - only the (cached) load path needs it
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+    return Loader
+
+
 def read_override(path: Path | str, text: str | None = None) -> CalendarOverride:
     """Parse and validate an override file; every error names the file, the field and the value."""
     import yaml  # noqa: PLC0415 - only the (cached) load path needs it
@@ -544,7 +581,7 @@ def read_override(path: Path | str, text: str | None = None) -> CalendarOverride
     if text is None:
         text = Path(path).read_text(encoding="utf-8")
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as e:
         raise CalendarConfigError(label, "<yaml>", None, f"not valid YAML: {e}") from None
     if not isinstance(doc, Mapping):
@@ -555,6 +592,20 @@ def read_override(path: Path | str, text: str | None = None) -> CalendarOverride
         value = doc.get(key)
         if not isinstance(value, str) or not value.strip():
             raise CalendarConfigError(label, key, value, "required, a non-empty (quoted) string")
+    lists = _read_date_lists(label, doc)
+    hours = _read_hours(label, doc["hours"]) if doc.get("hours") is not None else None
+    return CalendarOverride(
+        file=label,
+        version=doc["version"],
+        source=doc["source"],
+        days_off=lists["days_off"],
+        workdays=lists["workdays"],
+        not_days_off=lists["not_days_off"],
+        hours=hours,
+    )
+
+
+def _read_date_lists(label: str, doc: Mapping[str, Any]) -> dict[str, frozenset[date]]:
     lists: dict[str, frozenset[date]] = {}
     for key in ("days_off", "workdays", "not_days_off"):
         raw = doc.get(key) or []
@@ -568,21 +619,12 @@ def read_override(path: Path | str, text: str | None = None) -> CalendarOverride
     for a, b in (("days_off", "workdays"), ("days_off", "not_days_off"), ("workdays", "not_days_off")):
         if both := lists[a] & lists[b]:
             raise CalendarConfigError(label, f"{a}/{b}", min(both).isoformat(), "a date can be in one list only")
-    for d in lists["not_days_off"]:
+    for d in sorted(lists["not_days_off"]):
         if d.weekday() >= _SATURDAY:
             raise CalendarConfigError(
                 label, "not_days_off", d.isoformat(), "a Saturday/Sunday is no holiday to remove; use workdays"
             )
-    hours = _read_hours(label, doc["hours"]) if doc.get("hours") is not None else None
-    return CalendarOverride(
-        file=label,
-        version=doc["version"],
-        source=doc["source"],
-        days_off=lists["days_off"],
-        workdays=lists["workdays"],
-        not_days_off=lists["not_days_off"],
-        hours=hours,
-    )
+    return lists
 
 
 def _read_hours(label: str, raw: object) -> WorkingHours:
