@@ -31,6 +31,9 @@ from infra.local import LocalKafka, LocalPostgres, docker_available, ensure_kafk
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# the dossiers service refuses to start without a pseudonym key; tests use a fixed, obviously fake one
+os.environ.setdefault("DOSSIERS_PSEUDONYM_SECRET", "test-only-pseudonym-key-not-a-secret")
+
 # testcontainers' KafkaContainer drives Confluent's cp-kafka start scripts; 7.6.0 is the version its KRaft
 # mode is written and tested against (override to try another tag).
 _TC_KAFKA_IMAGE = os.environ.get("CHISO_TEST_KAFKA_IMAGE", "confluentinc/cp-kafka:7.6.0")
