@@ -134,8 +134,10 @@ class Intake:
         for index, fact in enumerate(group, start=1):
             where = f"fact {index} ({fact.payload.event_type})" if len(group) > 1 else fact.payload.event_type
             payload = fact.payload
-            if payload.producer != "dossiers" or isinstance(payload, DERIVED):
-                return f"{where}: not a fact a partner may send to the dossiers service"
+            if isinstance(payload, DERIVED):
+                return f"{where}: derived by chiso (a verdict), it cannot be sent by a partner"
+            if payload.producer != "dossiers":
+                return f"{where}: not a dossier fact (owned by the {payload.producer} service)"
             try:
                 stream_id = stream_of(payload)
             except TypeError as exc:
