@@ -220,7 +220,7 @@ def _set_target(state: PlansState, command: SetTarget, rules: Rules) -> Decision
             "indicator_key",
             command.indicator_key,
         )
-    if command.unit_of_measure is not indicator.unit:
+    if command.unit_of_measure != indicator.unit:
         return _invalid(
             f"{indicator.indicator_id} is measured in {indicator.unit.value}, not {command.unit_of_measure.value}",
             "unit_of_measure",
