@@ -20,6 +20,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from infra.cli import app as infra_app
+from services.dossiers.cli import app as dossiers_app
 from services.dossiers.cli import due_date
 from services.plans.cli import app as plans_app
 
@@ -40,6 +41,7 @@ app.add_typer(contracts_app, name="contracts")
 topics_app = typer.Typer(help="Kafka topics of the system.")
 app.add_typer(topics_app, name="topics")
 app.add_typer(plans_app, name="plans")
+app.add_typer(dossiers_app, name="dossiers")
 app.command("due-date")(due_date)
 
 _console = Console(stderr=True)

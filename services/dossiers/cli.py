@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["due_date"]
+__all__ = ["app", "due_date"]
 
 
 def _parse_received(value: str) -> datetime:
@@ -100,3 +100,115 @@ def due_date(
         typer.echo(json.dumps(document, ensure_ascii=False))
     else:
         typer.echo(due.isoformat())
+
+
+app = typer.Typer(help="The dossiers service: bulk backfill of DVCQG exports.", no_args_is_help=True)
+
+
+@app.command("import")
+def import_file(  # noqa: PLR0917 - typer passes the options
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="DVCQG export: .jsonl/.ndjson or .csv")],
+    unit: Annotated[
+        str | None, typer.Option("--unit", help="Commune code for records without MaDVHC (2025 or pre-2025 code)")
+    ] = None,
+    source: Annotated[
+        str, typer.Option("--source", help="Partner the facts are attributed to (keep it stable across exports)")
+    ] = "urn:dvcqg:export",
+    batch: Annotated[int, typer.Option("--batch", min=1, max=20_000, help="Records per transaction")] = 1000,
+    rejects: Annotated[
+        Path | None, typer.Option("--rejects", help="Where rejected records go (default: FILE.rejects.jsonl)")
+    ] = None,
+    restart: Annotated[bool, typer.Option("--restart", help="Forget this file's progress and start over")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+) -> None:
+    """Import a DVCQG export through the dossiers domain (resumable; prints accepted/rejected with reasons).
+
+    Needs DATABASE_URL (the dossiers service's database) and DOSSIERS_PSEUDONYM_SECRET (the service's key).
+    The running service's relay publishes the imported events.
+    """
+    import asyncio  # noqa: PLC0415 - keep `chiso --help` fast
+
+    from rich.console import Console  # noqa: PLC0415
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
+    from eventkit.settings import DatabaseSettings  # noqa: PLC0415
+    from services.dossiers.importer import run_import  # noqa: PLC0415
+    from services.dossiers.settings import DossiersSettings  # noqa: PLC0415
+
+    console = Console(stderr=True)
+    settings = DossiersSettings()
+    try:
+        settings.secret_bytes()
+    except RuntimeError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    columns = (TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=console, disable=as_json) as progress:
+        task = progress.add_task("import", total=None)
+
+        def on_progress(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        summary = asyncio.run(
+            run_import(
+                file,
+                settings=settings,
+                database_url=DatabaseSettings().url,
+                unit=unit,
+                source=source,
+                batch_size=batch,
+                rejects_path=rejects,
+                restart=restart,
+                on_progress=on_progress,
+            )
+        )
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "file": summary.path,
+                    "records": summary.total,
+                    "resumed_from": summary.resumed_from,
+                    "accepted": summary.accepted,
+                    "duplicates": summary.duplicates,
+                    "rejected": summary.rejected,
+                    "events": summary.events,
+                    "seconds": round(summary.seconds, 3),
+                    "records_per_second": round(summary.records_per_second, 1),
+                    "rejections_by_rule": dict(summary.reasons.most_common()),
+                    "rejects_file": summary.rejects_path,
+                },
+                ensure_ascii=False,
+            )
+        )
+        return
+    table = Table(title=f"import of {summary.path}")
+    table.add_column("records")
+    table.add_column("accepted")
+    table.add_column("already stored")
+    table.add_column("rejected")
+    table.add_column("events stored")
+    table.add_column("records/s")
+    table.add_row(
+        str(summary.total),
+        str(summary.accepted),
+        str(summary.duplicates),
+        str(summary.rejected),
+        str(summary.events),
+        f"{summary.records_per_second:,.0f}",
+    )
+    out = Console()
+    out.print(table)
+    if summary.resumed_from:
+        out.print(f"resumed after record {summary.resumed_from}")
+    if summary.reasons:
+        reasons = Table(title="rejected, by rule")
+        reasons.add_column("records")
+        reasons.add_column("rule")
+        for rule, count in summary.reasons.most_common(15):
+            reasons.add_row(str(count), rule)
+        out.print(reasons)
+        for number, reason in summary.examples[:10]:
+            out.print(f"  record {number}: {reason}")
+        out.print(f"rejected records (with the original) are in {summary.rejects_path}")

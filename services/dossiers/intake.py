@@ -25,6 +25,7 @@ from contracts.dossiers import DossierReceived, DossierSubmitted, FeedbackReceiv
 from contracts.envelope import Envelope
 from eventkit.pg import Connection, Migration
 from eventkit.postgres import PostgresEventStore
+from eventkit.store import ConcurrencyError
 from eventkit.units import ResolvedUnit, UnitRegistry
 from services.dossiers.domain import (
     DERIVED,
@@ -42,7 +43,7 @@ from services.dossiers.ids import CANONICAL_NAMESPACE, canonical_event_id, strea
 from services.dossiers.inbound import InboundFact
 from services.dossiers.privacy import Pseudonymizer
 
-__all__ = ["MIGRATIONS", "Intake", "Outcome"]
+__all__ = ["MIGRATIONS", "ConcurrencyError", "Intake", "Outcome"]
 
 MIGRATIONS = (
     Migration(
