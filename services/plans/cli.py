@@ -65,9 +65,11 @@ def import_file(
             await pool.close()
 
     summary = asyncio.run(run())
-    table = Table(
-        title=f"{file.name}: {summary.recorded} recorded, {summary.unchanged} unchanged, {len(summary.refused)} refused"
+    # the summary line is plain text (scripts read it); the table is for people
+    typer.echo(
+        f"{file.name}: {summary.recorded} recorded, {summary.unchanged} unchanged, {len(summary.refused)} refused"
     )
+    table = Table(title="events stored")
     table.add_column("event type")
     table.add_column("stored", justify="right")
     for event_type, count in sorted(summary.events.items()):
