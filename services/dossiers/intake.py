@@ -32,9 +32,8 @@ from services.dossiers.domain import (
     CheckOverdue,
     DossierState,
     Judge,
-    decide,
+    decide_and_evolve,
     decide_feedback,
-    evolve,
     fact_time,
     local_day,
     overdue_watch,
@@ -174,18 +173,17 @@ class Intake:
                 reason = f"unitcode {unit.unit_code!r} differs from the dossier's unit {current.unit.unit_code!r}"
                 return Outcome("rejected", where + reason)
             feedback = isinstance(payload, FeedbackReceived | FeedbackStateChanged)
-            decision = (
-                decide_feedback(current.version + len(current.appended), payload)
-                if feedback
-                else decide(current.state, payload, now, self._judge_of(unit.province_code))
-            )
-            if isinstance(decision, str):
-                return Outcome("rejected", where + decision)
-            envelopes = self._envelopes(decision, cid, stream_id, unit, fact)
-            state = current.state
-            if not feedback:
-                for event in decision:
-                    state = evolve(state, event)
+            if feedback:
+                events = decide_feedback(current.version + len(current.appended), payload)
+                if isinstance(events, str):
+                    return Outcome("rejected", where + events)
+                state = current.state
+            else:
+                decided = decide_and_evolve(current.state, payload, now, self._judge_of(unit.province_code))
+                if isinstance(decided, str):
+                    return Outcome("rejected", where + decided)
+                events, state = decided
+            envelopes = self._envelopes(events, cid, stream_id, unit, fact)
             scratch[stream_id] = _Stream(
                 current.version, state, unit, [*current.appended, *envelopes], feedback or current.feedback
             )
@@ -212,15 +210,12 @@ class Intake:
         emitted = 0
         for stream_id, stream in streams.items():
             assert stream.unit is not None
-            decision = decide(stream.state, CheckOverdue(), now, self._judge_of(stream.unit.province_code))
-            if isinstance(decision, str) or not decision:
+            decided = decide_and_evolve(stream.state, CheckOverdue(), now, self._judge_of(stream.unit.province_code))
+            if isinstance(decided, str) or not decided[0]:
                 continue
+            decision, stream.state = decided
             key = f"{stream_id}|{decision[0].event_type}|{now.isoformat()}"
             envelopes = self._envelopes(decision, uuid.uuid5(CANONICAL_NAMESPACE, key), stream_id, stream.unit, None)
-            state = stream.state
-            for event in decision:
-                state = evolve(state, event)
-            stream.state = state
             stream.appended.extend(envelopes)
             emitted += sum(e.type.endswith("became_overdue") for e in envelopes)
         await self._save(conn, streams, now, touch_all=True)
@@ -346,7 +341,9 @@ def _time_of(event: EventPayload, fact: InboundFact | None) -> datetime:
 
 def _as_uuid(event_id: str) -> uuid.UUID:
     """Partner ids are UUIDs on Kafka; other ways in (import keys, idempotency keys) map text to one."""
-    try:
-        return uuid.UUID(event_id)
-    except ValueError:
-        return uuid.uuid5(CANONICAL_NAMESPACE, event_id)
+    if len(event_id) == 36:
+        try:
+            return uuid.UUID(event_id)
+        except ValueError:
+            pass
+    return uuid.uuid5(CANONICAL_NAMESPACE, event_id)

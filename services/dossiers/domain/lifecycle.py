@@ -38,13 +38,25 @@ from services.dossiers.domain.rules import RulesBook, Ruleset
 from services.dossiers.domain.state import OPEN, DossierState, assessment_key, evolve, resolution_key
 from services.dossiers.domain.timeliness import Calendar, apology_assessment, effective_due, overdue, resolution
 
-__all__ = ["DERIVED", "CheckOverdue", "Judge", "decide", "fact_time", "local_day", "overdue_watch"]
+__all__ = [
+    "DERIVED",
+    "CheckOverdue",
+    "Judge",
+    "decide",
+    "decide_and_evolve",
+    "fact_time",
+    "local_day",
+    "overdue_watch",
+]
 
 #: how far in the future a fact may be dated (clock skew between partner systems and chiso)
 FUTURE_TOLERANCE = timedelta(minutes=5)
 
 #: facts only chiso derives; a partner sending one is refused
 DERIVED = (DossierResolved, DossierBecameOverdue, ApologyAssessed)
+
+#: facts that can end a dossier (and so make or change its timeliness verdict)
+_ENDS = (ResultIssued, ResultDelivered, ProcessingStopped, DossierWithdrawn)
 
 _S = DossierStatus
 _VN = timezone(timedelta(hours=7))
@@ -108,10 +120,19 @@ def fact_time(fact: EventPayload) -> datetime | None:
     return None if getter is None else getter(fact)
 
 
-def decide(  # noqa: PLR0911 - one early return per refusal rule reads best
+def decide(
     state: DossierState, command: EventPayload | CheckOverdue, now: datetime, judge: Judge
 ) -> list[EventPayload] | str:
     """The events ``command`` causes on a dossier in ``state``, or the reason it is refused."""
+    decided = decide_and_evolve(state, command, now, judge)
+    return decided if isinstance(decided, str) else decided[0]
+
+
+def decide_and_evolve(  # noqa: PLR0911 - one early return per refusal rule reads best
+    state: DossierState, command: EventPayload | CheckOverdue, now: datetime, judge: Judge
+) -> tuple[list[EventPayload], DossierState] | str:
+    """:func:`decide`, and the state after folding its events with ``evolve`` (computed on the way anyway;
+    the intake uses this so a batch folds every event once)."""
     if isinstance(command, CheckOverdue):
         return _derive(state, judge, at=now, now=now, resolve=False, assess=True)
     if isinstance(command, DERIVED):
@@ -128,21 +149,26 @@ def decide(  # noqa: PLR0911 - one early return per refusal rule reads best
         return f"{command.event_type} refused: no one-stop-shop ruleset is in force on {local_day(at)}"
     # a due date that passed while the dossier was open is reported with the fact that follows it, so the
     # overdue count is the same whether the scheduler or the next fact noticed first
-    before = _derive(state, judge, at=at, now=now, resolve=False, assess=False)
-    for event in before:
-        state = evolve(state, event)
+    before, state = _derive(state, judge, at=at, now=now, resolve=False, assess=False)
     state = evolve(state, command)
-    after = _derive(state, judge, at=at, now=now, resolve=True, assess=True)
-    return [command, *before, *after]
+    # only an end fact can change the verdict, and only an end fact, an apology or an overdue the apology
+    # assessment (the verdicts are recomputed from the whole state then, so skipping the rest is exact)
+    ends = isinstance(command, _ENDS)
+    assess = ends or bool(before) or isinstance(command, ApologyIssued)
+    after, state = _derive(state, judge, at=at, now=now, resolve=ends, assess=assess)
+    return [command, *before, *after], state
 
 
 def _derive(
     state: DossierState, judge: Judge, *, at: datetime, now: datetime, resolve: bool, assess: bool
-) -> list[EventPayload]:
-    """Derived facts that the state implies at ``at`` and that were not emitted yet (each verdict once)."""
+) -> tuple[list[EventPayload], DossierState]:
+    """Derived facts that the state implies at ``at`` and that were not emitted yet (each verdict once),
+    and the state with them folded in."""
+    if state.received_at is None:
+        return [], state
     ruleset = judge.ruleset(state)
     if ruleset is None:
-        return []
+        return [], state
     stamp = judge.stamp(ruleset)
     out: list[EventPayload] = []
     late = overdue(state, ruleset, judge.calendar, at=at, detected_at=now, stamp=stamp)
@@ -160,7 +186,8 @@ def _derive(
         )
         if assessed is not None and assessment_key(assessed) != state.last_apology_assessment:
             out.append(assessed)
-    return out
+            state = evolve(state, assessed)
+    return out, state
 
 
 def overdue_watch(state: DossierState, judge: Judge, now: datetime) -> datetime | None:
