@@ -49,7 +49,9 @@ def build_app(
             dead_letters=DeadLetterPublisher(runtime.producer, INBOX),
             metrics=runtime.metrics,
         )
-        scheduler = OverdueScheduler(runtime.pool, the_intake, clock, interval=own.overdue_interval_s)
+        scheduler = OverdueScheduler(
+            runtime.pool, the_intake, clock, interval=own.overdue_interval_s, settle=own.overdue_settle_s
+        )
         router = api.api_router(
             pool=runtime.pool, intake=the_intake, registry=registry, clock=clock, judge_of=judges(own)
         )

@@ -17,7 +17,7 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Literal
 
 from contracts.base import EventPayload
@@ -196,13 +196,21 @@ class Intake:
 
     # --- the scheduler's command --------------------------------------------------------------------
 
-    async def check_overdue(self, conn: Connection, now: datetime, limit: int = 500) -> int:
-        """Emit ``became overdue`` for open dossiers whose due date passed by ``now``; returns how many."""
+    async def check_overdue(
+        self, conn: Connection, now: datetime, limit: int = 500, settle: timedelta = timedelta(0)
+    ) -> int:
+        """Emit ``became overdue`` for open dossiers whose due date passed by ``now``; returns how many.
+
+        ``settle``: leave alone dossiers that received a fact less than this long ago. A burst (a partner
+        catching up, a backfill) delivers a dossier's history within seconds; judging it between two of
+        its facts would report as overdue a dossier whose result is already on its way.
+        """
         rows = await conn.fetch(
-            "SELECT stream_id FROM dossier_state WHERE overdue_watch_at <= $1 ORDER BY overdue_watch_at"
-            " LIMIT $2 FOR UPDATE SKIP LOCKED",
+            "SELECT stream_id FROM dossier_state WHERE overdue_watch_at <= $1 AND updated_at <= $3"
+            " ORDER BY overdue_watch_at LIMIT $2 FOR UPDATE SKIP LOCKED",
             now,
             limit,
+            now - settle,
         )
         if not rows:
             return 0
@@ -263,6 +271,7 @@ class Intake:
             watch = None if st.feedback else overdue_watch(st.state, self._judge_of(st.unit.province_code), now)
             rows.append(
                 (
+                    now,
                     stream_id,
                     versions.get(stream_id, st.version),
                     st.unit.unit_code,
@@ -278,10 +287,11 @@ class Intake:
             await conn.executemany(
                 """
                 INSERT INTO dossier_state AS d
-                    (stream_id, version, unit_code, province_code, legacy_unit_code, state, overdue_watch_at)
-                VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7)
+                    (updated_at, stream_id, version, unit_code, province_code, legacy_unit_code, state,
+                     overdue_watch_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)
                 ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, state = EXCLUDED.state,
-                    overdue_watch_at = EXCLUDED.overdue_watch_at, updated_at = now()
+                    overdue_watch_at = EXCLUDED.overdue_watch_at, updated_at = EXCLUDED.updated_at
                 """,
                 rows,
             )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -28,12 +28,19 @@ class OverdueScheduler:
     name = "dossiers.overdue"
 
     def __init__(
-        self, pool: asyncpg.Pool, intake: Intake, clock: Callable[[], datetime], *, interval: float = 5.0
+        self,
+        pool: asyncpg.Pool,
+        intake: Intake,
+        clock: Callable[[], datetime],
+        *,
+        interval: float = 5.0,
+        settle: float = 10.0,
     ) -> None:
         self._pool = pool
         self._intake = intake
         self._clock = clock
         self._interval = interval
+        self._settle = timedelta(seconds=settle)
 
     async def start(self) -> None:
         """Nothing to connect (the pool is the service's)."""
@@ -46,7 +53,7 @@ class OverdueScheduler:
         total = 0
         while True:
             async with self._pool.acquire() as conn, conn.transaction():
-                emitted = await self._intake.check_overdue(conn, self._clock())
+                emitted = await self._intake.check_overdue(conn, self._clock(), settle=self._settle)
             total += emitted
             if emitted < 500:
                 return total
@@ -66,7 +73,11 @@ class OverdueScheduler:
                 await asyncio.wait_for(stop.wait(), timeout=wait)
 
     async def _until_next(self) -> float:
-        next_at: datetime | None = await self._pool.fetchval("SELECT min(overdue_watch_at) FROM dossier_state")
+        next_at: datetime | None = await self._pool.fetchval(
+            "SELECT min(greatest(overdue_watch_at, updated_at + $1)) FROM dossier_state"
+            " WHERE overdue_watch_at IS NOT NULL",
+            self._settle,
+        )
         if next_at is None:
             return self._interval
         return max(0.05, min(self._interval, (next_at - self._clock()).total_seconds()))

@@ -30,6 +30,12 @@ class DossiersSettings(BaseSettings):
     calendar_dir: Path | None = Field(
         default=None, description="Directory of provinces' working-calendar overrides (<province code>.yaml)"
     )
+    overdue_settle_s: float = Field(
+        default=10.0,
+        ge=0,
+        description="A dossier that received a fact less than this long ago is not judged overdue yet (its "
+        "history may still be arriving in a burst or a backfill)",
+    )
     overdue_interval_s: float = Field(
         default=5.0, gt=0, description="Longest wait between two looks for dossiers whose due date passed"
     )

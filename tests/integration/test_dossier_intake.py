@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
@@ -83,9 +83,9 @@ def fact(payload, event_id: str | None = None, unit: str = UNIT) -> InboundFact:
     )
 
 
-async def process(pool, the_intake, *groups):
+async def process(pool, the_intake, *groups, now: datetime = NOW):
     async with pool.acquire() as conn, conn.transaction():
-        return await the_intake.process(conn, list(groups), NOW)
+        return await the_intake.process(conn, list(groups), now)
 
 
 async def test_a_fact_is_stored_once_with_its_verdicts_and_a_rekeyed_pseudonym(pool, the_intake) -> None:
@@ -144,7 +144,7 @@ async def test_units_are_validated_and_legacy_codes_are_mapped_and_kept(pool, th
 
 
 async def test_the_scheduler_command_reports_an_open_dossier_overdue_once(pool, the_intake) -> None:
-    await process(pool, the_intake, [fact(received("D-5"))])
+    await process(pool, the_intake, [fact(received("D-5"))], now=at("2026-03-02 08:01"))
     watch = await pool.fetchval("SELECT overdue_watch_at FROM dossier_state WHERE stream_id = 'dossier:D-5'")
     assert watch == at("2026-03-05 08:00")
     async with pool.acquire() as conn, conn.transaction():
@@ -152,6 +152,11 @@ async def test_the_scheduler_command_reports_an_open_dossier_overdue_once(pool, 
         assert await the_intake.check_overdue(conn, at("2026-03-05 09:00")) == 1
     async with pool.acquire() as conn, conn.transaction():
         assert await the_intake.check_overdue(conn, at("2026-03-06 09:00")) == 0
+    # a dossier that just received a fact is left to settle (its history may still be arriving)
+    await process(pool, the_intake, [fact(received("D-6"))], now=at("2026-03-05 08:59"))
+    async with pool.acquire() as conn, conn.transaction():
+        assert await the_intake.check_overdue(conn, at("2026-03-05 09:00"), settle=timedelta(seconds=90)) == 0
+        assert await the_intake.check_overdue(conn, at("2026-03-05 09:01"), settle=timedelta(seconds=30)) == 1
     types = [
         r["type"]
         for r in await pool.fetch("SELECT type FROM es_events WHERE stream_id = 'dossier:D-5' ORDER BY version")
@@ -166,7 +171,7 @@ async def test_the_scheduler_command_reports_an_open_dossier_overdue_once(pool, 
         stage="processing",
         content="x",
     )
-    await process(pool, the_intake, [fact(ask)])
+    await process(pool, the_intake, [fact(ask)], now=at("2026-03-06 10:01"))
     assert await pool.fetchval("SELECT overdue_watch_at FROM dossier_state WHERE stream_id = 'dossier:D-5'") is None
 
 
