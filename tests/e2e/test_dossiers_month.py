@@ -87,9 +87,9 @@ def _records(run: str) -> tuple[list[tuple[bytes, bytes, list[tuple[str, bytes]]
     """The month's facts as binary-mode CloudEvents (headers written by hand, per the AsyncAPI document)."""
     calendar = WorkingCalendar.load()
     out, facts_by_type = [], Counter[str]()
-    for _, record in iter_records(MONTH):
-        assert isinstance(record, dict)
-        record = {**record, "MaHoSo": f"{record['MaHoSo']}-{run}"}
+    for _, exported in iter_records(MONTH):
+        assert isinstance(exported, dict)
+        record = {**exported, "MaHoSo": f"{exported['MaHoSo']}-{run}"}
         for fact in map_sync_body(record, source="urn:test:motcua", default_unit=None, due_at_of=calendar.due_at):
             payload = fact.payload
             subject = f"dossier:{payload.dossier_id}"  # type: ignore[attr-defined]
