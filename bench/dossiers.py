@@ -1,0 +1,241 @@
+"""Benchmarks of the dossiers service on a real Kafka broker and PostgreSQL (no assertion on time).
+
+    python -m bench.dossiers [--records N] [--facts N]
+
+- import: ``chiso dossiers import`` (run_import) of N synthetic DVCQG records (bench/dvcqg_gen.py) into a
+  fresh schema, vs. the baseline of only reading and mapping the same file in the same process (what any
+  import must do before judging and storing);
+- inbound: N inbound facts already on a Kafka topic -> DossierInbox (validated, judged, stored with
+  their verdicts) -> relay (exactly-once Kafka transactions) -> canonical events on an output topic, both
+  components in one process as the service runs them; vs. the baseline of a raw aiokafka ``getmany`` loop
+  over the same inbound topic.
+
+Uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL when set, else the project's local broker and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from bench.dvcqg_gen import write_jsonl
+from bench.run import _raw_getmany, _topic, console
+from contracts.registry import default_registry
+from eventkit import postgres, projection, relay
+from eventkit.deadletter import DeadLetterPublisher
+from eventkit.kafka import build_producer
+from eventkit.pg import apply_migrations, create_pool
+from eventkit.postgres import PostgresEventStore
+from eventkit.projection import ProjectionRunner
+from eventkit.settings import KafkaSettings
+from eventkit.worktime import WorkingCalendar
+from infra.local import LocalKafka, LocalPostgres, ensure_kafka_libs, find_repo_root
+from services.dossiers import intake as intake_module
+from services.dossiers.compose import build_intake
+from services.dossiers.dvcqg import iter_records, map_sync_body
+from services.dossiers.importer import run_import
+from services.dossiers.inbox import DossierInbox
+from services.dossiers.settings import DossiersSettings
+
+SECRET = "bench-only-pseudonym-key-0123456789"
+
+
+def _settings(schema: str) -> DossiersSettings:
+    return DossiersSettings(pseudonym_secret=SECRET, db_schema=schema)
+
+
+async def bench_import(url: str, n: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_jsonl(Path(tmp) / "export.jsonl", n)
+        calendar = WorkingCalendar.load()
+        started = time.perf_counter()
+        facts = 0
+        for _, record in iter_records(path):
+            assert not isinstance(record, Exception)
+            facts += len(map_sync_body(record, source="b", default_unit=None, due_at_of=calendar.due_at))
+        baseline_s = time.perf_counter() - started
+        summary = await run_import(path, settings=_settings(f"bench_import_{uuid.uuid4().hex[:6]}"), database_url=url)
+    assert summary.accepted == n, f"imported {summary.accepted} of {n} ({dict(summary.reasons)})"
+    return {
+        "records": n,
+        "facts": facts,
+        "events_stored": summary.events,
+        "import_records_per_s": n / summary.seconds,
+        "import_events_per_s": summary.events / summary.seconds,
+        "baseline_read_and_map_records_per_s": n / baseline_s,
+        "ratio": baseline_s / summary.seconds,
+        "note": "import seconds include loading the unit registry and the calendar (about 1 s)",
+    }
+
+
+async def _produce_inbound(bootstrap: str, n_records: int) -> tuple[str, int]:
+    """A fresh inbound topic holding the facts of ``n_records`` generated dossiers, as partners send them."""
+    topic = await _topic(bootstrap)
+    calendar = WorkingCalendar.load()
+    producer = build_producer(KafkaSettings(bootstrap_servers=bootstrap), "bench-inbound-feeder")
+    await producer.start()
+    namespace = uuid.uuid4()
+    count = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_jsonl(Path(tmp) / "export.jsonl", n_records, seed=11)
+        futures = []
+        for _, record in iter_records(path):
+            assert not isinstance(record, Exception)
+            for fact in map_sync_body(record, source="b", default_unit=None, due_at_of=calendar.due_at):
+                payload = fact.payload
+                subject = f"dossier:{payload.dossier_id}"  # type: ignore[attr-defined]
+                headers = [
+                    ("content-type", b"application/json"),
+                    ("ce_specversion", b"1.0"),
+                    ("ce_id", str(uuid.uuid5(namespace, fact.event_id)).encode()),
+                    ("ce_source", b"//motcua.bench"),
+                    ("ce_type", payload.event_type.encode()),
+                    ("ce_subject", subject.encode()),
+                    ("ce_time", fact.time.isoformat().encode()),
+                    ("ce_dataschema", payload.schema_id().encode()),
+                    ("ce_schemaversion", b"1"),
+                    ("ce_unitcode", fact.unit_code.encode()),
+                    ("ce_provincecode", b"01"),
+                    ("ce_partitionkey", subject.encode()),
+                ]
+                value = payload.model_dump_json().encode()
+                futures.append(await producer.send(topic, value=value, key=subject.encode(), headers=headers))
+                count += 1
+                if len(futures) >= 5000:
+                    await asyncio.gather(*futures)
+                    futures.clear()
+        await asyncio.gather(*futures)
+    await producer.stop()
+    return topic, count
+
+
+async def _committed_count(bootstrap: str, topic: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, isolation_level="read_committed")
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or set()]
+        if not parts:
+            await consumer._client.force_metadata_update()
+            parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or set()]
+        ends = await consumer.end_offsets(parts)
+        return sum(ends.values())
+    finally:
+        await consumer.stop()
+
+
+async def bench_inbound(url: str, bootstrap: str, n_records: int) -> dict:
+    inbound, facts = await _produce_inbound(bootstrap, n_records)
+    raw_s = await _raw_getmany(bootstrap, inbound, facts)
+    out = await _topic(bootstrap)
+    progress_topic = await _topic(bootstrap, partitions=1)
+    kafka = KafkaSettings(bootstrap_servers=bootstrap)
+    schema = f"bench_inbound_{uuid.uuid4().hex[:6]}"
+    pool = await create_pool(url, schema, max_size=6)
+    for owner, migrations in (
+        ("eventkit.store", postgres.MIGRATIONS),
+        ("eventkit.relay", relay.MIGRATIONS),
+        ("eventkit.projection", projection.MIGRATIONS),
+        ("dossiers.intake", intake_module.MIGRATIONS),
+    ):
+        await apply_migrations(pool, owner, migrations)
+    registry = default_registry()
+    store = PostgresEventStore(pool, registry)
+    the_intake = build_intake(_settings(schema), store)
+    inbox = DossierInbox(the_intake, lambda: datetime.now(UTC))
+    inbox.topics = (inbound,)
+    producer = build_producer(kafka, "bench-dlq")
+    await producer.start()
+    runner = ProjectionRunner(
+        projection=inbox,
+        pool=pool,
+        kafka=kafka,
+        registry=registry,
+        dead_letters=DeadLetterPublisher(producer, "bench.dossiers"),
+        group_id=f"bench-{uuid.uuid4().hex[:6]}",
+        max_records=5000,
+    )
+    relayer = relay.Relay(
+        name="bench-dossiers",
+        pool=pool,
+        store=store,
+        kafka=kafka,
+        topic_of=lambda _t: out,
+        progress_topic=progress_topic,
+    )
+    await runner.start()
+    await relayer.start()
+    stop = asyncio.Event()
+    started = time.perf_counter()
+    tasks = [asyncio.create_task(runner.run(stop)), asyncio.create_task(relayer.run(stop))]
+    consumed = stored = 0
+    while True:
+        await asyncio.sleep(0.5)
+        consumed = await pool.fetchval(
+            "SELECT coalesce(sum(next_offset), 0) FROM projection_offsets WHERE projection = $1", inbox.name
+        )
+        stored = await pool.fetchval("SELECT count(*) FROM es_events")
+        if consumed >= facts and await _committed_count(bootstrap, out) >= stored:
+            break
+    elapsed = time.perf_counter() - started
+    stop.set()
+    await asyncio.gather(*tasks)
+    await runner.stop()
+    await relayer.stop()
+    await producer.stop()
+    await pool.close()
+    # the published count includes Kafka's transaction markers in end offsets: report the stored count
+    return {
+        "records": n_records,
+        "inbound_facts": facts,
+        "canonical_events_published": stored,
+        "inbound_facts_per_s": facts / elapsed,
+        "canonical_events_per_s": stored / elapsed,
+        "baseline_raw_getmany_per_s": facts / raw_s,
+        "ratio": raw_s / elapsed,
+    }
+
+
+async def main(args: argparse.Namespace) -> dict:
+    with ExitStack() as stack:
+        url = os.environ.get("DATABASE_URL") or stack.enter_context(LocalPostgres(dbname="bench")).url
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        if not bootstrap:
+            libs = ensure_kafka_libs(find_repo_root())
+            bootstrap = stack.enter_context(LocalKafka(libs, heap="-Xms1g -Xmx1g")).bootstrap_servers
+        console.print(f"broker {bootstrap}, database {url}")
+        result: dict = {
+            "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        }
+        if args.only in (None, "import"):
+            result["import"] = await bench_import(url, args.records)
+            console.print(f"import: {result['import']}")
+        if args.only in (None, "inbound"):
+            result["inbound"] = await bench_inbound(url, bootstrap, args.inbound_records)
+            console.print(f"inbound: {result['inbound']}")
+        return result
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=20_000, help="DVCQG records for the import benchmark")
+    parser.add_argument("--inbound-records", type=int, default=10_000, help="dossiers whose facts go inbound")
+    parser.add_argument("--only", choices=["import", "inbound"], help="run one benchmark only")
+    outcome = asyncio.run(main(parser.parse_args()))
+    folder = Path(__file__).resolve().parent / "results"
+    folder.mkdir(exist_ok=True)
+    target = folder / f"dossiers-{outcome['when'][:19].replace(':', '')}.json"
+    target.write_text(json.dumps(outcome, indent=2) + "\n")
+    console.print_json(json.dumps(outcome))
+    console.print(f"written to {target}")
