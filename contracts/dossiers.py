@@ -577,6 +577,33 @@ class DossierResolved(_DossierFact):
     ruleset_version: _Id = Field(
         description="Version of the timeliness ruleset (calendar, supplement policy) that produced this verdict"
     )
+    # the dossier's service facts as known at resolution (DOMAIN §10), so indicator consumers need not fold
+    # the raw stream; null = not known (a verdict made before these fields existed, or no such fact)
+    submitted_via_dvcqg: bool | None = Field(
+        default=None, description="Submitted through the national portal (Cổng DVCQG); 766 3.2"
+    )
+    vneid_authenticated: bool | None = Field(
+        default=None, description="The applicant's account was authenticated with VNeID; 766 4.5"
+    )
+    fee_vnd: int | None = Field(
+        default=None, ge=0, description="Fees requested or paid, in VND (0 = a dossier without fees); 766 3.6"
+    )
+    paid_online: OnlinePaymentPlatform | None = Field(
+        default=None, description="Platform the fees were paid on online, null if not paid online; 766 3.5b, 3.6"
+    )
+    components: int | None = Field(default=None, ge=0, description="Components (thành phần) received; 766 4.2")
+    components_digitized: int | None = Field(
+        default=None, ge=0, description="Components with a digitised file (DuocSoHoa); 766 4.2"
+    )
+    components_reused: int | None = Field(
+        default=None,
+        ge=0,
+        description="Components reused from digitised data or taken from the DVCQG store; 766 4.3, 4.4",
+    )
+    electronic_result: bool | None = Field(
+        default=None,
+        description="An electronic result exists (MaKetQua + file link); null when no result; 766 3.3, 4.1",
+    )
 
 
 class DossierBecameOverdue(_DossierFact):

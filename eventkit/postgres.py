@@ -172,17 +172,7 @@ class PostgresEventStore:
                     txid,
                     stream_id,
                     versions,
-                    [e.id for e in events],
-                    [e.type for e in events],
-                    [e.schemaversion for e in events],
-                    [e.source for e in events],
-                    [e.time for e in events],
-                    [e.unitcode for e in events],
-                    [e.provincecode for e in events],
-                    [e.correlationid for e in events],
-                    [e.causationid for e in events],
-                    [e.data.model_dump_json() for e in events],
-                    [e.legacyunitcode for e in events],
+                    *_columns(events),
                 )
                 if row is None:
                     await conn.execute(
@@ -267,17 +257,7 @@ class PostgresEventStore:
                     txid,
                     stream_col,
                     version_col,
-                    [e.id for e in events_all],
-                    [e.type for e in events_all],
-                    [e.schemaversion for e in events_all],
-                    [e.source for e in events_all],
-                    [e.time for e in events_all],
-                    [e.unitcode for e in events_all],
-                    [e.provincecode for e in events_all],
-                    [e.correlationid for e in events_all],
-                    [e.causationid for e in events_all],
-                    [e.data.model_dump_json() for e in events_all],
-                    [e.legacyunitcode for e in events_all],
+                    *_columns(events_all),
                 )
                 await conn.execute(
                     "UPDATE es_streams AS s SET version = x.v, last_txid = $3"
@@ -331,6 +311,23 @@ class PostgresEventStore:
         """See :meth:`eventkit.store.EventStore.stream_version`."""
         version = await self._pool.fetchval("SELECT version FROM es_streams WHERE stream_id = $1", stream_id)
         return int(version or 0)
+
+
+def _columns(events: Sequence[Envelope]) -> tuple[list[object], ...]:
+    """The per-event columns of an insert, as arrays for ``unnest`` (same order in both inserts)."""
+    return (
+        [e.id for e in events],
+        [e.type for e in events],
+        [e.schemaversion for e in events],
+        [e.source for e in events],
+        [e.time for e in events],
+        [e.unitcode for e in events],
+        [e.provincecode for e in events],
+        [e.correlationid for e in events],
+        [e.causationid for e in events],
+        [e.data.model_dump_json() for e in events],
+        [e.legacyunitcode for e in events],
+    )
 
 
 def row_to_stored_event(row: asyncpg.Record, registry: Registry) -> StoredEvent:

@@ -3,7 +3,6 @@ facts, dossier lookups, due dates — makes the API answer 5xx."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -18,14 +17,9 @@ from eventkit.service import ServiceSettings
 from eventkit.settings import DatabaseSettings, KafkaSettings, LogSettings
 from services.dossiers.app import build_app
 from services.dossiers.settings import DossiersSettings
+from tests.e2e.serving import free_port
 
 pytestmark = pytest.mark.e2e
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +33,7 @@ def service_url(database_url: str, kafka_bootstrap: str) -> Iterator[str]:
         LogSettings(level="ERROR"),
     )
     own = DossiersSettings(pseudonym_secret="fuzz-test-key-0123456789abcdef", db_schema="dossiers_fuzz")
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(build_app(own, shell), host="127.0.0.1", port=port, log_config=None))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -22,16 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from confluent_kafka import Producer
 
 from contracts.topics import DOSSIERS_EVENTS, DOSSIERS_INBOUND
@@ -41,17 +38,12 @@ from eventkit.worktime import WorkingCalendar
 from services.dossiers.app import build_app
 from services.dossiers.dvcqg import iter_records, map_sync_body
 from services.dossiers.settings import DossiersSettings
+from tests.e2e.serving import serve
 from tests.kafka_helpers import read_topic
 
 pytestmark = pytest.mark.e2e
 MONTH = Path(__file__).resolve().parents[2] / "examples" / "dvcqg" / "commune-month.jsonl"
 ID_NAMESPACE = uuid.UUID("5d7c3a52-2b8e-4c41-9a36-1f0e6a9d4b21")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest_asyncio.fixture
@@ -64,23 +56,8 @@ async def dossiers(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[s
         LogSettings(level="WARNING"),
     )
     own = DossiersSettings(pseudonym_secret="e2e-month-key-0123456789", overdue_interval_s=1, overdue_settle_s=3)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(build_app(own, shell), host="127.0.0.1", port=port, log_config=None))
-    task = asyncio.create_task(server.serve())
-    url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            try:
-                if (await client.get(f"{url}/ready")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    try:
+    async with serve(build_app(own, shell)) as url:
         yield url
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=30)
 
 
 def _records(run: str) -> tuple[list[tuple[bytes, bytes, list[tuple[str, bytes]]]], Counter[str]]:

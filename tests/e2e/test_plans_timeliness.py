@@ -10,7 +10,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import uuid
 from collections import Counter
@@ -21,7 +20,6 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 import yaml
 
 from contracts.topics import PLANS_EVENTS
@@ -30,16 +28,11 @@ from eventkit.settings import DatabaseSettings, KafkaSettings, LogSettings
 from services.plans.app import build_app
 from services.plans.domain import VN_TZ
 from services.plans.settings import PlansSettings
+from tests.e2e.serving import serve
 from tests.kafka_helpers import read_topic
 
 pytestmark = pytest.mark.e2e
 SEED_003 = Path(__file__).resolve().parents[2] / "examples" / "plans" / "003_ba-nam-2024.yaml"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Clock:
@@ -64,23 +57,8 @@ async def plans_service(fresh_database: str, kafka_bootstrap: str) -> AsyncItera
     )
     clock = Clock()
     app = build_app(PlansSettings(overdue_interval_s=0.5), shell, clock=clock)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    url = f"http://127.0.0.1:{port}"
-    async with httpx.AsyncClient() as client:
-        for _ in range(300):
-            try:
-                if (await client.get(f"{url}/ready")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    try:
+    async with serve(app) as url:
         yield url, clock
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=30)
 
 
 def _plan_file(tmp_path: Path, run: str) -> tuple[Path, str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,17 +29,12 @@ from services.dossiers.app import build_app as dossiers_app
 from services.plans.app import build_app as plans_app
 from services.scoring.app import build_app as scoring_app
 from services.surveys.app import build_app as surveys_app
+from tests.e2e.serving import free_port
 
 pytestmark = pytest.mark.e2e
 EXAMPLES = Path(__file__).resolve().parents[2] / "contracts" / "examples"
 EXAMPLE = EXAMPLES / "vn.cchc.dossier.received" / "v1.json"
 RESOLVED = EXAMPLES / "vn.cchc.dossier.resolved" / "v1.json"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest_asyncio.fixture
@@ -57,7 +51,7 @@ async def system(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[dic
     }
     servers, urls = [], {}
     for name, asgi in apps.items():
-        port = _free_port()
+        port = free_port()
         server = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
         servers.append((server, asyncio.create_task(server.serve())))
         urls[name] = f"http://127.0.0.1:{port}"

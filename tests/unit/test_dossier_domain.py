@@ -427,3 +427,17 @@ def test_any_sequence_never_crashes_and_keeps_the_invariants(judge, sequence) ->
     if state.finished_at is not None:
         assert state.received_at is not None
         assert state.finished_at >= state.received_at
+
+
+def test_the_verdict_carries_the_service_facts_known_at_resolution(judge) -> None:
+    paid = FeePaid(**DOSSIER, paid_at=at("2026-03-03 09:00"), amount_vnd=50000, fee_lines=[], paid_online="dvcqg")
+    _, events = run(judge, received(), paid, finished("2026-03-04 10:00"))
+    [verdict] = of(events, DossierResolved)
+    assert verdict.fee_vnd == 50000
+    assert verdict.paid_online is not None
+    assert verdict.paid_online.value == "dvcqg"
+    assert verdict.components == 0
+    assert verdict.electronic_result is False
+    assert verdict.submitted_via_dvcqg is None  # a direct dossier: no online submission was recorded
+    _, unpaid = run(judge, received(), finished("2026-03-04 10:00"))
+    assert of(unpaid, DossierResolved)[0].paid_online is None

@@ -125,6 +125,14 @@ def resolution(
         supplement_requests=processing_requests,
         processing_working_hours=round(max(0.0, calendar.working_hours_between(state.received_at, end_at) - waited), 6),
         ruleset_version=f"{ruleset.stamp}+{calendar_stamp}",
+        submitted_via_dvcqg=state.submitted_via_dvcqg if state.submitted_at is not None else None,
+        vneid_authenticated=state.vneid_authenticated if state.submitted_at is not None else None,
+        fee_vnd=state.fee_total_vnd,
+        paid_online=state.paid_online,
+        components=state.components,
+        components_digitized=state.components_digitized,
+        components_reused=state.components_reused,
+        electronic_result=state.electronic_result,
     )
 
 

@@ -1,0 +1,41 @@
+"""Running a service's ASGI app for an e2e test, as ``chiso run`` runs it: uvicorn on a free port."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+
+import httpx
+import uvicorn
+from fastapi import FastAPI
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def serve(app: FastAPI, *, ready_path: str = "/ready", wait_s: float = 30.0) -> AsyncIterator[str]:
+    """Serve ``app`` until the block ends; yields its base URL once ``ready_path`` answers 200."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    url = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient() as client:
+        for _ in range(int(wait_s * 10)):
+            try:
+                if (await client.get(f"{url}{ready_path}")).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=30)
