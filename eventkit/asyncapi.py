@@ -2,7 +2,8 @@
 
 Each service declares the channels it receives from and sends to, with the payload classes of
 :mod:`contracts`; faststream turns the declarations into an AsyncAPI document. We then add what faststream
-does not know about: the CloudEvents binary-mode headers every message carries and the key rule.
+does not know about: the CloudEvents binary-mode headers every message carries, the key rule, and one
+example per event type (the committed ``contracts/examples``).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import reduce
+from importlib import resources
 from operator import or_
 from typing import Any
 
@@ -88,9 +90,33 @@ def build_asyncapi(
     )
     document: dict[str, Any] = app.schema.to_specification().to_jsonable()
     headers = _headers_schema()
-    for message in document.get("components", {}).get("messages", {}).values():
+    by_title = {c.title: c for c in (*receives, *sends)}
+    for name, message in document.get("components", {}).get("messages", {}).items():
         message["headers"] = headers
+        owner = by_title.get(name.split(":", 1)[0])
+        if owner is not None:
+            message["examples"] = [_example(payload) for payload in owner.payloads]
     return document
+
+
+def _example(payload: type[EventPayload]) -> dict[str, Any]:
+    """One message example per event type: the committed example payload and the headers naming its type.
+
+    The other ``ce_*`` headers follow the key rule of the document's description (subject = key = stream).
+    """
+    path = resources.files("contracts") / "examples" / payload.event_type / f"v{payload.schema_version}.json"
+    return {
+        "name": payload.event_type,
+        "summary": (payload.__doc__ or payload.event_type).strip().splitlines()[0],
+        "headers": {
+            "content-type": "application/json",
+            "ce_specversion": "1.0",
+            "ce_type": payload.event_type,
+            "ce_schemaversion": str(payload.schema_version),
+            "ce_dataschema": payload.schema_id(),
+        },
+        "payload": json.loads(path.read_text(encoding="utf-8")),
+    }
 
 
 def render(document: dict[str, Any]) -> str:

@@ -50,3 +50,22 @@ def test_dossiers_document_names_its_topics_and_every_event_type() -> None:
         assert event.__name__ in text
     receive = [op for op in doc["operations"].values() if op["action"] == "receive"]
     assert len(receive) == 1
+
+
+def test_every_message_carries_an_example_per_event_type_that_validates() -> None:
+    import jsonschema  # noqa: PLC0415
+
+    from contracts.registry import default_registry  # noqa: PLC0415
+    from services.asyncapi import DOCUMENTS  # noqa: PLC0415
+
+    registry = default_registry()
+    checked = 0
+    for build in DOCUMENTS.values():
+        for message in build()["components"]["messages"].values():
+            assert message["examples"], "a message without examples"
+            for example in message["examples"]:
+                cls = registry.latest(example["headers"]["ce_type"])
+                jsonschema.validate(example["payload"], cls.model_json_schema())
+                assert cls.model_validate(example["payload"])
+                checked += 1
+    assert checked >= 36
