@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 import uuid
@@ -134,27 +135,14 @@ async def _committed_count(bootstrap: str, topic: str) -> int:
         await consumer.stop()
 
 
-async def bench_inbound(url: str, bootstrap: str, n_records: int) -> dict:
-    inbound, facts = await _produce_inbound(bootstrap, n_records)
-    raw_s = await _raw_getmany(bootstrap, inbound, facts)
-    out = await _topic(bootstrap)
-    progress_topic = await _topic(bootstrap, partitions=1)
+async def _inbox_runner(url: str, bootstrap: str, schema: str, inbound: str, group: str):
     kafka = KafkaSettings(bootstrap_servers=bootstrap)
-    schema = f"bench_inbound_{uuid.uuid4().hex[:6]}"
     pool = await create_pool(url, schema, max_size=6)
-    for owner, migrations in (
-        ("eventkit.store", postgres.MIGRATIONS),
-        ("eventkit.relay", relay.MIGRATIONS),
-        ("eventkit.projection", projection.MIGRATIONS),
-        ("dossiers.intake", intake_module.MIGRATIONS),
-    ):
-        await apply_migrations(pool, owner, migrations)
     registry = default_registry()
     store = PostgresEventStore(pool, registry)
-    the_intake = build_intake(_settings(schema), store)
-    inbox = DossierInbox(the_intake, lambda: datetime.now(UTC))
+    inbox = DossierInbox(build_intake(_settings(schema), store), lambda: datetime.now(UTC))
     inbox.topics = (inbound,)
-    producer = build_producer(kafka, "bench-dlq")
+    producer = build_producer(kafka, f"bench-dlq-{uuid.uuid4().hex[:4]}")
     await producer.start()
     runner = ProjectionRunner(
         projection=inbox,
@@ -162,9 +150,49 @@ async def bench_inbound(url: str, bootstrap: str, n_records: int) -> dict:
         kafka=kafka,
         registry=registry,
         dead_letters=DeadLetterPublisher(producer, "bench.dossiers"),
-        group_id=f"bench-{uuid.uuid4().hex[:6]}",
+        group_id=group,
         max_records=5000,
     )
+    return pool, store, producer, runner
+
+
+async def inbox_worker(url: str, bootstrap: str, schema: str, inbound: str, group: str, facts: int) -> None:
+    """A second (third...) inbox process in the same consumer group: stops when every fact is consumed."""
+    pool, _, producer, runner = await _inbox_runner(url, bootstrap, schema, inbound, group)
+    await runner.start()
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    done_sql = "SELECT coalesce(sum(next_offset), 0) FROM projection_offsets WHERE projection = 'dossiers.inbound'"
+    while True:  # polled: the offsets are committed by whichever process holds the partition
+        if await pool.fetchval(done_sql) >= facts:
+            break
+        await asyncio.sleep(0.5)
+    stop.set()
+    await task
+    await runner.stop()
+    await producer.stop()
+    await pool.close()
+
+
+async def bench_inbound(url: str, bootstrap: str, n_records: int, processes: int = 1) -> dict:
+    inbound, facts = await _produce_inbound(bootstrap, n_records)
+    raw_s = await _raw_getmany(bootstrap, inbound, facts)
+    out = await _topic(bootstrap)
+    progress_topic = await _topic(bootstrap, partitions=1)
+    kafka = KafkaSettings(bootstrap_servers=bootstrap)
+    schema = f"bench_inbound_{uuid.uuid4().hex[:6]}"
+    migrate = await create_pool(url, schema, max_size=1)
+    for owner, migrations in (
+        ("eventkit.store", postgres.MIGRATIONS),
+        ("eventkit.relay", relay.MIGRATIONS),
+        ("eventkit.projection", projection.MIGRATIONS),
+        ("dossiers.intake", intake_module.MIGRATIONS),
+    ):
+        await apply_migrations(migrate, owner, migrations)
+    await migrate.close()
+    group = f"bench-{uuid.uuid4().hex[:6]}"
+    pool, store, producer, runner = await _inbox_runner(url, bootstrap, schema, inbound, group)
+    inbox = runner.projection
     relayer = relay.Relay(
         name="bench-dossiers",
         pool=pool,
@@ -173,6 +201,12 @@ async def bench_inbound(url: str, bootstrap: str, n_records: int) -> dict:
         topic_of=lambda _t: out,
         progress_topic=progress_topic,
     )
+    workers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.dossiers", "--worker", url, bootstrap, schema, inbound, group, str(facts)
+        )
+        for _ in range(processes - 1)
+    ]
     await runner.start()
     await relayer.start()
     stop = asyncio.Event()
@@ -194,8 +228,11 @@ async def bench_inbound(url: str, bootstrap: str, n_records: int) -> dict:
     await relayer.stop()
     await producer.stop()
     await pool.close()
+    for worker in workers:
+        await worker.wait()
     # the published count includes Kafka's transaction markers in end offsets: report the stored count
     return {
+        "inbox_processes": processes,
         "records": n_records,
         "inbound_facts": facts,
         "canonical_events_published": stored,
@@ -224,14 +261,24 @@ async def main(args: argparse.Namespace) -> dict:
         if args.only in (None, "inbound"):
             result["inbound"] = await bench_inbound(url, bootstrap, args.inbound_records)
             console.print(f"inbound: {result['inbound']}")
+            if args.inbox_processes > 1:
+                result["inbound_scaled"] = await bench_inbound(
+                    url, bootstrap, args.inbound_records, processes=args.inbox_processes
+                )
+                console.print(f"inbound, {args.inbox_processes} inbox processes: {result['inbound_scaled']}")
         return result
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--worker":
+        db, brokers, worker_schema, topic, worker_group, total = sys.argv[2:8]
+        asyncio.run(inbox_worker(db, brokers, worker_schema, topic, worker_group, int(total)))
+        sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=20_000, help="DVCQG records for the import benchmark")
     parser.add_argument("--inbound-records", type=int, default=10_000, help="dossiers whose facts go inbound")
     parser.add_argument("--only", choices=["import", "inbound"], help="run one benchmark only")
+    parser.add_argument("--inbox-processes", type=int, default=2, help="also run the inbound bench with N inboxes")
     outcome = asyncio.run(main(parser.parse_args()))
     folder = Path(__file__).resolve().parent / "results"
     folder.mkdir(exist_ok=True)
