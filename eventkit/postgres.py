@@ -34,6 +34,7 @@ from eventkit.store import (
     Checkpoint,
     ConcurrencyError,
     DuplicateEventError,
+    NewEvent,
     StoredEvent,
     check_subjects,
 )
@@ -198,7 +199,7 @@ class PostgresEventStore:
         return AppendResult(versions[-1], tuple(r["position"] for r in positions))
 
     async def append_many(
-        self, conn: Connection, appends: Sequence[tuple[str, int | None, Sequence[Envelope]]]
+        self, conn: Connection, appends: Sequence[tuple[str, int | None, Sequence[NewEvent]]]
     ) -> dict[str, int]:
         """Append to many streams inside the caller's transaction, in a few statements whatever their number.
 
@@ -226,7 +227,7 @@ class PostgresEventStore:
         new_streams = [s for s in ids if s not in current]
         stream_col: list[str] = []
         version_col: list[int] = []
-        events_all: list[Envelope] = []
+        events_all: list[NewEvent] = []
         versions: dict[str, int] = {}
         for stream_id, expected, events in wanted:
             version, last_txid = current.get(stream_id, (0, 0))
@@ -279,7 +280,7 @@ class PostgresEventStore:
         rows = await conn.fetch("SELECT event_id::text FROM es_events WHERE event_id = ANY($1::uuid[])", event_ids)
         return {r[0] for r in rows}
 
-    async def _existing_ids(self, conn: Connection, events: Sequence[Envelope]) -> list[str]:
+    async def _existing_ids(self, conn: Connection, events: Sequence[NewEvent]) -> list[str]:
         rows = await conn.fetch(
             "SELECT event_id FROM es_events WHERE event_id = ANY($1::uuid[])", [e.id for e in events]
         )
@@ -313,7 +314,7 @@ class PostgresEventStore:
         return int(version or 0)
 
 
-def _columns(events: Sequence[Envelope]) -> tuple[list[object], ...]:
+def _columns(events: Sequence[NewEvent]) -> tuple[list[object], ...]:
     """The per-event columns of an insert, as arrays for ``unnest`` (same order in both inserts)."""
     return (
         [e.id for e in events],

@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+from uuid import UUID
 
+from contracts.base import EventPayload
 from contracts.envelope import Envelope
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "ConcurrencyError",
     "DuplicateEventError",
     "EventStore",
+    "NewEvent",
     "StoredEvent",
     "check_subjects",
 ]
@@ -101,7 +104,77 @@ class EventStore(Protocol):
         ...
 
 
-def check_subjects(stream_id: str, events: Sequence[Envelope]) -> None:
+class NewEvent(Protocol):
+    """What appending needs of an event: an :class:`Envelope` has it, and intakes on a hot path build
+    lighter rows with the same attribute names (a validated envelope costs ~10 µs to construct)."""
+
+    @property
+    def id(self) -> UUID:
+        """Event id."""
+        ...
+
+    @property
+    def source(self) -> str:
+        """CloudEvents source."""
+        ...
+
+    @property
+    def type(self) -> str:
+        """Event type."""
+        ...
+
+    @property
+    def subject(self) -> str:
+        """Stream id."""
+        ...
+
+    @property
+    def partitionkey(self) -> str:
+        """Kafka key (= subject)."""
+        ...
+
+    @property
+    def time(self) -> datetime:
+        """When the fact happened."""
+        ...
+
+    @property
+    def schemaversion(self) -> int:
+        """Schema version of ``data``."""
+        ...
+
+    @property
+    def unitcode(self) -> str:
+        """Unit code."""
+        ...
+
+    @property
+    def provincecode(self) -> str:
+        """Province code."""
+        ...
+
+    @property
+    def correlationid(self) -> str | None:
+        """Correlation id."""
+        ...
+
+    @property
+    def causationid(self) -> str | None:
+        """Causation id."""
+        ...
+
+    @property
+    def legacyunitcode(self) -> str | None:
+        """Pre-2025 unit code, when mapped."""
+        ...
+
+    @property
+    def data(self) -> EventPayload:
+        """The validated payload."""
+        ...
+
+
+def check_subjects(stream_id: str, events: Sequence[NewEvent]) -> None:
     """Refuse events that do not belong to ``stream_id`` (the key rule: subject = partition key = stream)."""
     wrong = [str(e.id) for e in events if e.subject != stream_id or e.partitionkey != stream_id]
     if wrong:

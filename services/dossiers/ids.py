@@ -8,6 +8,7 @@ timeliness) build on this in the dossiers issue.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from dataclasses import dataclass
 
@@ -40,8 +41,15 @@ class Accepted:
     event_id: uuid.UUID
 
 
-def canonical_event_id(source: str, event_id: uuid.UUID) -> uuid.UUID:
-    """The id of the canonical event for the partner event (``source``, ``event_id``)."""
+def canonical_event_id(source: str, event_id: uuid.UUID | str) -> uuid.UUID:
+    """The id of the canonical event for the partner event (``source``, ``event_id``).
+
+    Partner ids are UUIDs on Kafka (any spelling of one UUID gives the same id); the other ways in use text
+    ids (import keys ``MaHoSo:kind``, HTTP idempotency keys), taken as they are.
+    """
+    if isinstance(event_id, str) and len(event_id) == 36:
+        with contextlib.suppress(ValueError):
+            event_id = uuid.UUID(event_id)
     return uuid.uuid5(CANONICAL_NAMESPACE, f"{source}|{event_id}")
 
 

@@ -18,11 +18,11 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from contracts.base import EventPayload
 from contracts.dossiers import DossierReceived, DossierSubmitted, FeedbackReceived, FeedbackStateChanged
-from contracts.envelope import Envelope
+from contracts.envelope import Envelope, make_envelope
 from eventkit.pg import Connection, Migration
 from eventkit.postgres import PostgresEventStore
 from eventkit.store import ConcurrencyError
@@ -42,7 +42,7 @@ from services.dossiers.ids import CANONICAL_NAMESPACE, canonical_event_id, strea
 from services.dossiers.inbound import InboundFact
 from services.dossiers.privacy import Pseudonymizer
 
-__all__ = ["MIGRATIONS", "ConcurrencyError", "Intake", "Outcome"]
+__all__ = ["MIGRATIONS", "CanonicalEvent", "ConcurrencyError", "Intake", "Outcome"]
 
 MIGRATIONS = (
     Migration(
@@ -66,6 +66,39 @@ MIGRATIONS = (
 )
 
 
+class CanonicalEvent(NamedTuple):
+    """A canonical event as the intake builds it (what the store needs; an Envelope costs ~10 µs more)."""
+
+    id: uuid.UUID
+    source: str
+    type: str
+    subject: str
+    partitionkey: str
+    time: datetime
+    schemaversion: int
+    unitcode: str
+    provincecode: str
+    correlationid: str | None
+    causationid: str | None
+    legacyunitcode: str | None
+    data: EventPayload
+
+    def to_envelope(self) -> Envelope:
+        """The full CloudEvents envelope (validated)."""
+        return make_envelope(
+            self.data,
+            id=self.id,
+            source=self.source,
+            subject=self.subject,
+            time=self.time,
+            unitcode=self.unitcode,
+            provincecode=self.provincecode,
+            correlationid=self.correlationid,
+            causationid=self.causationid,
+            legacyunitcode=self.legacyunitcode,
+        )
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What became of one group of facts."""
@@ -74,7 +107,7 @@ class Outcome:
     #: why the group was rejected (the first refused fact, with its position in the group)
     reason: str | None = None
     #: the canonical events stored for the group (facts and derived facts), in stream order
-    events: tuple[Envelope, ...] = ()
+    events: tuple[CanonicalEvent, ...] = ()
 
 
 @dataclass
@@ -84,7 +117,7 @@ class _Stream:
     version: int
     state: DossierState
     unit: ResolvedUnit | None
-    appended: list[Envelope] = field(default_factory=list)
+    appended: list[CanonicalEvent] = field(default_factory=list)
     feedback: bool = False
 
 
@@ -149,7 +182,7 @@ class Intake:
             if isinstance(payload, DossierSubmitted | DossierReceived):
                 # re-keyed with this service's secret: a partner's plain hash never leaves the service
                 payload = payload.model_copy(update={"applicant_ref": self._pseudonymizer.rekey(payload.applicant_ref)})
-            cid = canonical_event_id(fact.source, _as_uuid(fact.event_id))
+            cid = canonical_event_id(fact.source, fact.event_id)
             items.append((fact, cid, stream_id, payload, unit))
         return items
 
@@ -161,7 +194,7 @@ class Intake:
         now: datetime,
     ) -> Outcome:
         scratch: dict[str, _Stream] = {}
-        produced: list[Envelope] = []
+        produced: list[CanonicalEvent] = []
         fresh = 0
         for index, (fact, cid, stream_id, payload, unit) in enumerate(items, start=1):
             if str(cid) in seen:
@@ -303,32 +336,29 @@ class Intake:
         stream_id: str,
         unit: ResolvedUnit,
         fact: InboundFact | None,
-    ) -> list[Envelope]:
+    ) -> list[CanonicalEvent]:
         out = []
+        correlation = None if fact is None else (fact.correlation_id or str(fact_id))
+        causation = None if fact is None else fact.event_id
         for index, event in enumerate(events):
             # the fact keeps its canonical id; what it caused gets ids derived from it (stable on replay)
-            event_id = (
-                fact_id if index == 0 and fact is not None else uuid.uuid5(fact_id, f"{index}|{event.event_type}")
-            )
+            own = index == 0 and fact is not None
+            event_id = fact_id if own else uuid.uuid5(fact_id, f"{index}|{event.event_type}")
             out.append(
-                Envelope.model_construct(
-                    id=event_id,
-                    source=self._source,
-                    specversion="1.0",
-                    type=event.event_type,
-                    subject=stream_id,
-                    time=_time_of(event, fact),
-                    datacontenttype="application/json",
-                    dataschema=event.schema_id(),
-                    schemaversion=event.schema_version,
-                    unitcode=unit.unit_code,
-                    provincecode=unit.province_code,
-                    partitionkey=stream_id,
-                    sequence=None,
-                    correlationid=(fact.correlation_id if fact else None) or (str(fact_id) if fact else None),
-                    causationid=None if fact is None else fact.event_id,
-                    legacyunitcode=unit.legacy_code,
-                    data=event,
+                CanonicalEvent(
+                    event_id,
+                    self._source,
+                    event.event_type,
+                    stream_id,
+                    stream_id,
+                    _time_of(event, fact),
+                    event.schema_version,
+                    unit.unit_code,
+                    unit.province_code,
+                    correlation,
+                    causation,
+                    unit.legacy_code,
+                    event,
                 )
             )
         return out
@@ -347,13 +377,3 @@ def _time_of(event: EventPayload, fact: InboundFact | None) -> datetime:
         return fact.time
     msg = f"{event.event_type} has no time"
     raise ValueError(msg)
-
-
-def _as_uuid(event_id: str) -> uuid.UUID:
-    """Partner ids are UUIDs on Kafka; other ways in (import keys, idempotency keys) map text to one."""
-    if len(event_id) == 36:
-        try:
-            return uuid.UUID(event_id)
-        except ValueError:
-            pass
-    return uuid.uuid5(CANONICAL_NAMESPACE, event_id)

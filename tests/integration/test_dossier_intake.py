@@ -135,7 +135,7 @@ async def test_units_are_validated_and_legacy_codes_are_mapped_and_kept(pool, th
     legacy = fact(received("D-4", "2025-03-03 08:00", "2025-03-06 08:00"), unit="00001")  # Phúc Xá, pre-2025
     [mapped] = await process(pool, the_intake, [legacy])
     assert mapped.status == "accepted"
-    envelope = mapped.events[0]
+    envelope = mapped.events[0].to_envelope()  # the row the intake built is a valid CloudEvent
     assert envelope.legacyunitcode == "00001"
     assert envelope.unitcode != "00001"
     assert envelope.provincecode == "01"

@@ -150,10 +150,11 @@ def decide_and_evolve(  # noqa: PLR0911 - one early return per refusal rule read
     # a due date that passed while the dossier was open is reported with the fact that follows it, so the
     # overdue count is the same whether the scheduler or the next fact noticed first
     before, state = _derive(state, judge, at=at, now=now, resolve=False, assess=False)
+    ended_before = state.end_time
     state = evolve(state, command)
-    # only an end fact can change the verdict, and only an end fact, an apology or an overdue the apology
-    # assessment (the verdicts are recomputed from the whole state then, so skipping the rest is exact)
-    ends = isinstance(command, _ENDS)
+    # only a fact that moves the end can change the verdict, and only such a fact, an apology or an overdue
+    # the apology assessment (verdicts are recomputed from the whole state then, so skipping is exact)
+    ends = isinstance(command, _ENDS) and state.end_time != ended_before
     assess = ends or bool(before) or isinstance(command, ApologyIssued)
     after, state = _derive(state, judge, at=at, now=now, resolve=ends, assess=assess)
     return [command, *before, *after], state
