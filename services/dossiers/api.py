@@ -103,7 +103,7 @@ def api_router(
     intake: Intake,
     registry: Registry,
     clock: Callable[[], datetime],
-    judge_of: Callable[[str], Judge],
+    judge_of: Callable[[str, str | None], Judge],
     calendar_dir: Any = None,
 ) -> APIRouter:
     """The service's public API (its OpenAPI is served at /openapi.json)."""
@@ -191,7 +191,7 @@ def api_router(
             raise _problem(422, "working_days/working_hours", None, "give exactly one of the two")
         start = received if received.tzinfo is not None else received.replace(tzinfo=VN_TZ)
         try:
-            calendar = judge_of(province).calendar if province is not None else WorkingCalendar.load()
+            calendar = judge_of(province, None).calendar if province is not None else WorkingCalendar.load()
             assert isinstance(calendar, WorkingCalendar)
             if working_days is not None:
                 due = calendar.due_at(start, working_days, "working_days")

@@ -129,7 +129,7 @@ class Intake:
         *,
         store: PostgresEventStore,
         units: UnitRegistry,
-        judge_of: Callable[[str], Judge],
+        judge_of: Callable[[str, str | None], Judge],
         pseudonymizer: Pseudonymizer,
         source: str,
     ) -> None:
@@ -212,7 +212,9 @@ class Intake:
                     return Outcome("rejected", where + events)
                 state = current.state
             else:
-                decided = decide_and_evolve(current.state, payload, now, self._judge_of(unit.province_code))
+                agency = current.state.agency_code or getattr(payload, "agency_code", None)
+                judge = self._judge_of(unit.province_code, agency)
+                decided = decide_and_evolve(current.state, payload, now, judge)
                 if isinstance(decided, str):
                     return Outcome("rejected", where + decided)
                 events, state = decided
@@ -251,7 +253,8 @@ class Intake:
         emitted = 0
         for stream_id, stream in streams.items():
             assert stream.unit is not None
-            decided = decide_and_evolve(stream.state, CheckOverdue(), now, self._judge_of(stream.unit.province_code))
+            judge = self._judge_of(stream.unit.province_code, stream.state.agency_code)
+            decided = decide_and_evolve(stream.state, CheckOverdue(), now, judge)
             if isinstance(decided, str) or not decided[0]:
                 continue
             decision, stream.state = decided
@@ -301,7 +304,8 @@ class Intake:
             if not st.appended and not touch_all:
                 continue
             assert st.unit is not None
-            watch = None if st.feedback else overdue_watch(st.state, self._judge_of(st.unit.province_code), now)
+            judge = self._judge_of(st.unit.province_code, st.state.agency_code)
+            watch = None if st.feedback else overdue_watch(st.state, judge, now)
             rows.append(
                 (
                     now,

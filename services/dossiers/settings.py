@@ -30,6 +30,10 @@ class DossiersSettings(BaseSettings):
     calendar_dir: Path | None = Field(
         default=None, description="Directory of provinces' working-calendar overrides (<province code>.yaml)"
     )
+    service_points_file: Path | None = Field(
+        default=None,
+        description="Opening hours per service point (agency code), YAML; others keep the calendar's hours",
+    )
     overdue_settle_s: float = Field(
         default=10.0,
         ge=0,
