@@ -9,23 +9,40 @@ from fastapi import APIRouter, FastAPI
 from contracts.registry import default_registry
 from eventkit.deadletter import DeadLetterPublisher
 from eventkit.pg import apply_migrations
-from eventkit.projection import ProjectionRunner
+from eventkit.projection import Projection, ProjectionRunner
 from eventkit.service import Component, Runtime, ServiceSettings, service_app
-from services.scoring.projections import UnitActivityProjection
+from eventkit.units import MERGER_DATE, ResolvedUnit, UnitRegistry
+from services.scoring.configs import load_configs
+from services.scoring.indicator_api import IndicatorQueries, indicator_router
+from services.scoring.projections import DossierIndicatorsProjection, UnitActivityProjection
 from services.scoring.queries import query_router
 from services.scoring.settings import ScoringSettings
 
-__all__ = ["build_app"]
+__all__ = ["build_app", "legacy_district_of"]
+
+_LAST_LEGACY_DAY = MERGER_DATE.fromordinal(MERGER_DATE.toordinal() - 1)
+
+
+def legacy_district_of(code: str) -> str | None:
+    """The pre-2025 district of a legacy unit code (a legacy code is read as of 30/06/2025, its last day)."""
+    resolved = UnitRegistry.load().resolve(code, _LAST_LEGACY_DAY)
+    if isinstance(resolved, ResolvedUnit):
+        return resolved.legacy_district_code or (code if len(code) == 3 else None)
+    return code if len(code) == 3 else None
 
 
 def build_app(settings: ScoringSettings | None = None, shell: ServiceSettings | None = None) -> FastAPI:
-    """The scoring service as an ASGI app (nothing connects until the app starts)."""
+    """The scoring service as an ASGI app (nothing connects or loads until the app starts)."""
     own = settings or ScoringSettings()
-    projections = [UnitActivityProjection()]
+    projections: list[Projection] = [UnitActivityProjection(), DossierIndicatorsProjection(legacy_district_of)]
     shell = shell or ServiceSettings(name="scoring", schema=own.db_schema)
     registry = default_registry()
 
     async def assemble(runtime: Runtime) -> tuple[Sequence[Component], Sequence[APIRouter]]:
+        configs = load_configs(own.d766_config_dir)  # a broken configuration stops the start, not a request
+        if own.d766_default not in configs:
+            msg = f"SCORING_D766_DEFAULT {own.d766_default!r} is not one of {sorted(configs)}"
+            raise ValueError(msg)
         runners = []
         for projection in projections:
             await apply_migrations(runtime.pool, projection.name, projection.migrations)
@@ -40,7 +57,11 @@ def build_app(settings: ScoringSettings | None = None, shell: ServiceSettings | 
                     max_records=own.max_batch,
                 )
             )
-        return runners, [query_router(runtime.pool)]
+        routers = [
+            query_router(runtime.pool),
+            indicator_router(IndicatorQueries(runtime.pool, configs, own.d766_default, UnitRegistry.load)),
+        ]
+        return runners, routers
 
     return service_app(
         shell,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -17,3 +19,9 @@ class ScoringSettings(BaseSettings):
     http_port: int = Field(default=8104, description="HTTP port (/health, /ready, /metrics, query API)")
     db_schema: str = Field(default="scoring", description="PostgreSQL schema holding the read models")
     max_batch: int = Field(default=5000, ge=1, description="Most Kafka records per projection transaction")
+    d766_config_dir: Path | None = Field(
+        default=None, description="Directory of Decision 766 configuration versions (*.yaml); default: the shipped ones"
+    )
+    d766_default: str = Field(
+        default="d766-m766-2026.1", description="Configuration version the API uses unless a request names one"
+    )

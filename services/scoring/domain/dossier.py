@@ -1,0 +1,350 @@
+"""The per-dossier read model of the scoring service and the counters each dossier contributes to.
+
+Why a per-dossier row and not just counters: the dossiers service re-emits a verdict when a late fact or a
+new ruleset changes it (``resolved`` "again, with the same stream"), and facts arrive late and out of
+order. A counter that only adds would count such a dossier twice, or in the wrong period. So every dossier
+keeps the list of contributions it made (counter key, day, value); when an event changes the dossier, the
+projection subtracts the old list and adds the new one. A re-emitted verdict therefore *replaces* the old
+one, and a corrected date moves the dossier to the period it belongs to.
+
+Folding reads the canonical facts (received, refused, submitted, fees, results, sync) and the derived
+verdicts (``resolved``, ``became_overdue``, ``apology_assessed``). Timeliness is never re-judged here: the
+verdicts come from the dossiers service, which owns the rules (rulesets by receipt date, working calendar).
+When the verdict carries a service fact (fee, online payment, e-result, ...), it wins over what the raw
+facts said, since it is the dossiers service's folded view at resolution.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from contracts.base import EventPayload
+from contracts.dossiers import (
+    ApologyAssessed,
+    DossierBecameOverdue,
+    DossierReceived,
+    DossierRefused,
+    DossierResolved,
+    DossierStatus,
+    DossierSubmitted,
+    DossierSyncedToDVCQG,
+    DossierWithdrawn,
+    FeePaid,
+    FinancialObligationRequested,
+    ProcessingStopped,
+    ResultDelivered,
+    ResultIssued,
+)
+from services.scoring.domain.activity import local_day
+
+__all__ = [
+    "EVENT_TYPES",
+    "RESULT_STATUSES",
+    "Contribution",
+    "DossierRow",
+    "UnitStamp",
+    "contributions",
+    "fold",
+]
+
+#: statuses with a result (Đã xử lý xong / Đã trả kết quả): report 06 classes, e-result, average time
+RESULT_STATUSES = frozenset({DossierStatus.PROCESSED.value, DossierStatus.RESULT_DELIVERED.value})
+
+_FOLDED: tuple[type[EventPayload], ...] = (
+    DossierSubmitted,
+    DossierReceived,
+    DossierRefused,
+    FinancialObligationRequested,
+    FeePaid,
+    ProcessingStopped,
+    DossierWithdrawn,
+    ResultIssued,
+    ResultDelivered,
+    DossierSyncedToDVCQG,
+    DossierResolved,
+    DossierBecameOverdue,
+    ApologyAssessed,
+)
+#: the dossier events this read model folds (others on the topic are skipped by the runner)
+EVENT_TYPES = frozenset(cls.event_type for cls in _FOLDED)
+
+
+@dataclass(frozen=True, slots=True)
+class UnitStamp:
+    """Where an event counts: the current unit and province, and the pre-2025 district when there is one."""
+
+    unitcode: str
+    provincecode: str
+    legacy_unit: str | None = None
+    legacy_district: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Contribution:
+    """One dossier's share of one counter: ``value`` added to ``key`` in the periods containing ``day``."""
+
+    key: str
+    day: date
+    value: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class DossierRow:
+    """What the scoring service knows about one dossier (None = not known yet)."""
+
+    dossier_id: str
+    unit: UnitStamp
+    agency_code: str | None = None
+    ma_tthc: str | None = None
+    channel: str | None = None
+    status: str | None = None
+    received_at: datetime | None = None
+    due_at: datetime | None = None
+    refused_at: datetime | None = None
+    submitted_via_dvcqg: bool | None = None
+    vneid_authenticated: bool | None = None
+    components: int | None = None
+    components_digitized: int | None = None
+    components_reused_data: int | None = None
+    components_from_store: int | None = None
+    fee_vnd: int | None = None
+    paid_online: str | None = None
+    electronic_result: bool | None = None
+    result_to_store: bool | None = None
+    synced_to_dvcqg: bool = False
+    # the resolved verdict (latest wins)
+    resolved_at: datetime | None = None
+    final_status: str | None = None
+    report06_class: str | None = None
+    on_time_766: bool | None = None
+    supplement_requests: int | None = None
+    processing_working_hours: float | None = None
+    verdict_ruleset: str | None = None
+    # the became-overdue verdict: the (effective) due date that passed while the dossier was open
+    overdue_due_at: datetime | None = None
+    # the apology assessment of a late dossier (DOMAIN §3.6)
+    apology: Mapping[str, bool] | None = None
+    apology_due_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-able form for the read model's ``state`` column (instants as ISO 8601)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "unit":
+                continue
+            if isinstance(value, datetime):
+                value = value.isoformat()
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_json(cls, unit: UnitStamp, data: Mapping[str, Any]) -> DossierRow:
+        """The row stored by :meth:`to_json` (unknown keys from a newer version are ignored)."""
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for name, value in data.items():
+            if name not in known or name == "unit":
+                continue
+            if isinstance(value, str) and name.endswith("_at"):
+                values[name] = datetime.fromisoformat(value)
+            else:
+                values[name] = value
+        return cls(unit=unit, **values)
+
+
+_OPEN = "open"
+
+
+def fold(  # noqa: PLR0912 - one branch per event type reads as the list of facts folded
+    row: DossierRow | None, dossier_id: str, unit: UnitStamp, data: EventPayload
+) -> DossierRow:
+    """The row after one more event of the dossier (pure; the unit of the latest event wins)."""
+    current = row or DossierRow(dossier_id=dossier_id, unit=unit)
+    changes: dict[str, Any] = {"unit": unit}
+    if isinstance(data, DossierSubmitted):
+        changes.update(
+            agency_code=data.agency_code,
+            ma_tthc=data.ma_tthc,
+            channel=data.channel.value,
+            submitted_via_dvcqg=data.submitted_via_dvcqg,
+            vneid_authenticated=data.vneid_authenticated,
+            status=current.status or DossierStatus.SUBMITTED.value,
+        )
+    elif isinstance(data, DossierReceived):
+        changes.update(
+            agency_code=data.agency_code,
+            ma_tthc=data.ma_tthc,
+            channel=data.channel.value,
+            received_at=data.received_at,
+            due_at=data.due_at,
+            components=len(data.components),
+            components_digitized=sum(c.digitized for c in data.components),
+            components_reused_data=sum(c.reused_digital_data for c in data.components),
+            components_from_store=sum(c.reused_from_store for c in data.components),
+            status=current.status if current.resolved_at else DossierStatus.RECEIVED.value,
+        )
+    elif isinstance(data, DossierRefused):
+        changes.update(agency_code=data.agency_code, refused_at=data.refused_at,
+                       status=DossierStatus.NOT_RECEIVED.value)
+    elif isinstance(data, FinancialObligationRequested):
+        changes.update(fee_vnd=max(current.fee_vnd or 0, data.amount_vnd))
+    elif isinstance(data, FeePaid):
+        changes.update(fee_vnd=max(current.fee_vnd or 0, data.amount_vnd),
+                       paid_online=data.paid_online.value if data.paid_online else current.paid_online)
+    elif isinstance(data, ResultIssued):
+        changes.update(
+            electronic_result=any(d.electronic for d in data.result_docs),
+            result_to_store=any(d.synced_to_citizen_store for d in data.result_docs),
+            status=DossierStatus.PROCESSED.value,
+        )
+    elif isinstance(data, ResultDelivered):
+        changes.update(status=DossierStatus.RESULT_DELIVERED.value)
+    elif isinstance(data, ProcessingStopped):
+        changes.update(status=DossierStatus.STOPPED.value)
+    elif isinstance(data, DossierWithdrawn):
+        changes.update(status=DossierStatus.WITHDRAWN.value)
+    elif isinstance(data, DossierSyncedToDVCQG):
+        changes.update(synced_to_dvcqg=True)
+    elif isinstance(data, DossierResolved):
+        changes.update(_resolved(current, data))
+    elif isinstance(data, DossierBecameOverdue):
+        changes.update(overdue_due_at=data.due_at)
+    elif isinstance(data, ApologyAssessed):
+        changes.update(
+            apology={
+                "issued": data.issued,
+                "before_original_due": data.before_original_due,
+                "at_least_one_working_day_before": data.at_least_one_working_day_before,
+                "single_reschedule": data.single_reschedule,
+                "result_by_rescheduled_due": data.result_by_rescheduled_due,
+            },
+            apology_due_at=data.original_due_at,
+        )
+    return dataclasses.replace(current, **changes)
+
+
+def _resolved(current: DossierRow, data: DossierResolved) -> dict[str, Any]:
+    changes: dict[str, Any] = {
+        "agency_code": data.agency_code,
+        "ma_tthc": data.ma_tthc,
+        "channel": data.channel.value,
+        "received_at": data.received_at,
+        "due_at": data.due_at,
+        "resolved_at": data.resolved_at,
+        "final_status": data.final_status.value,
+        "report06_class": data.report06_class.value if data.report06_class else None,
+        "on_time_766": data.on_time_766,
+        "supplement_requests": data.supplement_requests,
+        "processing_working_hours": data.processing_working_hours,
+        "verdict_ruleset": data.ruleset_version,
+    }
+    # the verdict's service facts are optional (verdicts older than the fields carry none): keep the raw view
+    for name in ("submitted_via_dvcqg", "vneid_authenticated", "fee_vnd", "electronic_result"):
+        value = getattr(data, name)
+        if value is not None:
+            changes[name] = value
+    if data.paid_online is not None:
+        changes["paid_online"] = data.paid_online.value
+    if data.components is not None:
+        changes["components"] = data.components
+    if data.components_digitized is not None:
+        changes["components_digitized"] = data.components_digitized
+    if current.status is None or current.status in (DossierStatus.RECEIVED.value, DossierStatus.SUBMITTED.value):
+        changes["status"] = data.final_status.value
+    return changes
+
+
+def _has_result(row: DossierRow) -> bool:
+    return row.final_status in RESULT_STATUSES if row.resolved_at else row.status in RESULT_STATUSES
+
+
+def contributions(row: DossierRow) -> tuple[Contribution, ...]:
+    """Every counter this dossier adds to, with the day (UTC+7) that decides the period.
+
+    Anchors (DOMAIN §3.3, §5.3): received-side counters (report 06 received, channels, the 766 shares of
+    received dossiers) by NgayTiepNhan; outcome counters (report 06 classes, withdrawn / stopped, 766 2.1,
+    4.1) by the end time of the verdict; refusal at reception by NgayTuChoi; apology compliance by the end
+    time, or by the original due date while the late dossier is still open.
+    """
+    out: list[Contribution] = []
+    add = out.append
+    if row.received_at is not None:
+        day = local_day(row.received_at)
+        for c in _received_side(row):
+            add(Contribution(c, day))
+        if row.final_status in RESULT_STATUSES and row.processing_working_hours is not None:
+            # F766 2.2: dossiers whose processing started in the period, finished or not in it
+            add(Contribution("r06.processing.count", day))
+            add(Contribution("r06.processing.hours", day, row.processing_working_hours))
+    elif row.refused_at is not None:
+        add(Contribution("r06.refused", local_day(row.refused_at)))
+    if row.resolved_at is not None and row.received_at is not None:
+        end = local_day(row.resolved_at)
+        for c in _outcome_side(row):
+            add(Contribution(c, end))
+    if row.apology is not None:
+        anchor = row.resolved_at or row.apology_due_at
+        if anchor is not None:
+            day = local_day(anchor)
+            add(Contribution("apology.late", day))
+            for name, met in sorted(row.apology.items()):
+                if met:
+                    add(Contribution(f"apology.{name}", day))
+    return tuple(out)
+
+
+def _received_side(row: DossierRow) -> Iterable[str]:
+    yield "r06.received"
+    if row.channel is not None:
+        yield f"r06.received.{row.channel}"
+    has_result = _has_result(row)
+    # 766 3.3 / 4.2: "an electronic result when the TTHC requires a paper result"; without the TTHC
+    # catalogue every result is taken as required, so a dossier with a paper-only result fails [I]
+    result_ok = (not has_result) or row.electronic_result is True
+    if row.channel == "online" and result_ok:
+        yield "d766.3_3.online"
+    if row.synced_to_dvcqg:
+        yield "d766.1_4.synced"
+    if row.fee_vnd is not None and row.fee_vnd > 0:
+        yield "d766.3_6.fee"
+        if row.ma_tthc:
+            yield f"d766.3_5b.fee_tthc:{row.ma_tthc}"
+        if row.paid_online is not None:
+            yield "d766.3_6.paid_online"
+            if row.ma_tthc:
+                yield f"d766.3_5b.paid_tthc:{row.ma_tthc}"
+    if (row.components_digitized or 0) >= 1 and result_ok:
+        yield "d766.4_2.digitised"
+    if (row.components_reused_data or 0) >= 1:
+        yield "d766.4_3.reused"
+    if (row.components_from_store or 0) >= 1 or row.result_to_store:
+        yield "d766.4_4.store"
+    if row.vneid_authenticated:
+        yield "d766.4_5b.vneid"
+
+
+def _outcome_side(row: DossierRow) -> Iterable[str]:
+    final = row.final_status
+    if row.report06_class is not None and final in RESULT_STATUSES:
+        yield f"r06.resolved.{row.report06_class}"
+    elif final == DossierStatus.WITHDRAWN.value:
+        yield "r06.withdrawn"
+    elif final == DossierStatus.STOPPED.value:
+        yield "r06.stopped"
+    elif final == DossierStatus.NOT_RECEIVED.value:
+        yield "r06.refused"
+    if row.on_time_766 is not None:
+        yield "d766.2_1.resolved"
+        if row.on_time_766:
+            yield "d766.2_1.on_time"
+    if final in RESULT_STATUSES:
+        yield "d766.4_1.result"
+        if row.electronic_result:
+            yield "d766.4_1.e_result"
