@@ -125,3 +125,11 @@ def test_rows_survive_their_json_form() -> None:
 def test_folded_types_are_contract_types() -> None:
     assert {cls.event_type for cls in EVENTS} >= EVENT_TYPES
     assert "vn.cchc.dossier.resolved" in EVENT_TYPES
+
+
+def test_legacy_codes_resolve_to_their_pre_2025_district() -> None:
+    from services.scoring.app import legacy_district_of  # noqa: PLC0415 - loads the unit registry
+
+    assert legacy_district_of("00004") == "001"  # a ward of quận Ba Đình (Hà Nội) before 2025
+    assert legacy_district_of("001") == "001"
+    assert legacy_district_of("01") is None  # a province has no district

@@ -1,0 +1,165 @@
+"""The dossier-indicators projection on the real PostgreSQL: batches fold into per-dossier rows and counter
+sums; a re-emitted verdict replaces the old one, a corrected date moves the dossier to its period, and the
+counters always equal a recount of the stored contributions; the read side sums rollups and explains."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta, timezone
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from aiokafka.structs import ConsumerRecord
+
+from contracts.dossiers import (
+    Channel,
+    DossierComponent,
+    DossierReceived,
+    DossierResolved,
+    DossierStatus,
+    StatutoryTime,
+    TimelinessClass,
+    TimeUnit,
+)
+from contracts.envelope import make_envelope
+from contracts.registry import default_registry
+from contracts.wire import encode, read_headers
+from eventkit import projection as plumbing
+from eventkit.pg import apply_migrations, create_pool
+from eventkit.projection import ConsumedEvent
+from services.scoring.domain.indicators import SPECS, compute
+from services.scoring.domain.periods import PeriodKind
+from services.scoring.projections import DossierIndicatorsProjection
+from services.scoring.readmodel import Scope, count_explained, counters, explain, open_counts, scope_of, window
+
+pytestmark = pytest.mark.integration
+VN = timezone(timedelta(hours=7))
+REGISTRY = default_registry()
+_offsets = iter(range(10**9))
+
+
+@pytest_asyncio.fixture
+async def pool(fresh_database: str):
+    pool = await create_pool(fresh_database, "scoring", min_size=1, max_size=4)
+    await apply_migrations(pool, "eventkit.projection", plumbing.MIGRATIONS)
+    await apply_migrations(pool, "scoring.dossier_indicators", DossierIndicatorsProjection.migrations)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def consumed(payload, unit: str = "00004", province: str = "01", legacy: str | None = None) -> ConsumedEvent:
+    envelope = make_envelope(
+        payload, id=uuid.uuid4(), source="urn:chiso:dossiers", subject=f"dossier:{payload.dossier_id}",
+        time=datetime(2026, 3, 2, tzinfo=UTC), unitcode=unit, provincecode=province, legacyunitcode=legacy,
+    )
+    key, value, headers = encode(envelope)
+    record = ConsumerRecord("vn.cchc.dossiers.events", 0, next(_offsets), 0, 0, key, value, None, len(key),
+                            len(value), headers)
+    return ConsumedEvent(record, read_headers(headers), REGISTRY)
+
+
+def received(dossier_id: str, at: datetime, channel: Channel = Channel.DIRECT) -> DossierReceived:
+    return DossierReceived(
+        dossier_id=dossier_id, agency_code="A", channel=channel, ma_tthc="1.001193", procedure_version="v",
+        applicant_type="individual", applicant_ref="b" * 64, received_at=at, due_at=at + timedelta(days=3),
+        statutory_time=StatutoryTime(value=3, unit=TimeUnit.WORKING_DAYS),
+        components=(DossierComponent(component_code="TP1", digitized=True, reused_from_store=False,
+                                     reused_digital_data=False),),
+    )
+
+
+def resolved(dossier_id: str, received_at: datetime, end: datetime, klass: TimelinessClass) -> DossierResolved:
+    return DossierResolved(
+        dossier_id=dossier_id, agency_code="A", ma_tthc="1.001193", channel=Channel.DIRECT, received_at=received_at,
+        due_at=received_at + timedelta(days=3), resolved_at=end, final_status=DossierStatus.RESULT_DELIVERED,
+        report06_class=klass, on_time_766=klass is not TimelinessClass.LATE, supplement_working_hours=0,
+        supplement_requests=0, processing_working_hours=10, ruleset_version="t", electronic_result=False,
+    )
+
+
+async def apply(pool: asyncpg.Pool, events: list[ConsumedEvent]) -> None:
+    projection = DossierIndicatorsProjection(lambda code: "001" if code.startswith("000") or code == "001" else None)
+    async with pool.acquire() as conn, conn.transaction():
+        await projection.apply(conn, events)
+
+
+async def assert_counters_equal_a_recount(pool: asyncpg.Pool) -> None:
+    """The incremental sums equal the stored contributions recounted from scratch (what verify will do)."""
+    live = await pool.fetch(
+        "SELECT unitcode, counter, period_start, value FROM indicator_counters WHERE period_kind = 'month'"
+        " AND value <> 0")
+    recount = await pool.fetch(
+        """SELECT d.unitcode, c.k AS counter, date_trunc('month', c.day)::date AS period_start, sum(c.v) AS value
+           FROM dossier_facts d, unnest(d.contrib_keys, d.contrib_days, d.contrib_values) AS c(k, day, v)
+           GROUP BY 1, 2, 3""")
+    assert {tuple(r) for r in live} == {tuple(r) for r in recount}
+
+
+async def test_batches_replace_verdicts_and_move_periods(pool) -> None:
+    march = datetime(2026, 3, 10, 9, tzinfo=VN)
+    batch = [consumed(received(f"D{i}", march)) for i in range(5)]
+    batch.append(consumed(received("D-online", march, Channel.ONLINE)))
+    batch += [consumed(resolved(f"D{i}", march, march + timedelta(days=1), TimelinessClass.EARLY)) for i in range(3)]
+    await apply(pool, batch)
+    month = (await counters(pool, scope_of("00004"), PeriodKind.MONTH, [date(2026, 3, 1)]))[("00004", date(2026, 3, 1))]
+    assert month["r06.received"] == 6
+    assert month["r06.received.online"] == 1
+    assert month["r06.resolved.early"] == 3
+    assert month["d766.2_1.on_time"] == 3
+    quarter = await counters(pool, scope_of("00004"), PeriodKind.QUARTER, [date(2026, 1, 1)])
+    assert quarter[("00004", date(2026, 1, 1))]["r06.received"] == 6
+
+    # the dossiers service re-judges D0 (late now) and a corrected end moves D1 into April: replace, not add
+    await apply(pool, [
+        consumed(resolved("D0", march, march + timedelta(days=5), TimelinessClass.LATE)),
+        consumed(resolved("D1", march, datetime(2026, 4, 2, 10, tzinfo=VN), TimelinessClass.ON_TIME)),
+    ])
+    sums = await counters(pool, scope_of("00004"), PeriodKind.MONTH, [date(2026, 3, 1), date(2026, 4, 1)])
+    march_sums, april = sums[("00004", date(2026, 3, 1))], sums[("00004", date(2026, 4, 1))]
+    assert march_sums["r06.resolved.early"] == 1  # D2 only
+    assert march_sums["r06.resolved.late"] == 1  # D0, no longer early
+    assert march_sums["d766.2_1.resolved"] == 2
+    assert april["r06.resolved.on_time"] == 1  # D1 moved
+    assert march_sums["r06.received"] == 6  # receipts did not move
+    await assert_counters_equal_a_recount(pool)
+
+    # live: at the end of March three dossiers were still open (D3, D4, D-online) and D1, which ended in April
+    w = window(PeriodKind.MONTH, date(2026, 3, 1), datetime(2026, 11, 1, tzinfo=VN))
+    opened = (await open_counts(pool, scope_of("00004"), [w]))[("00004", date(2026, 3, 1))]
+    assert (opened.within, opened.overdue) == (4, 0)
+    values = compute(list(SPECS), march_sums, opened)
+    assert values["d766.2_1"].numerator == 1 + 4
+    assert values["d766.2_1"].denominator == 2 + 4
+    assert values["r06.on_time_rate"].value == 0.5
+
+    # explain lists exactly the dossiers behind each side
+    spec = SPECS["d766.2_1"]
+    assert await count_explained(pool, scope_of("00004"), spec.denominator, w) == 6
+    numerator = await explain(pool, scope_of("00004"), spec.numerator, w, limit=10, offset=0)
+    assert sorted(r["dossier_id"] for r in numerator) == ["D-online", "D1", "D2", "D3", "D4"]
+    page2 = await explain(pool, scope_of("00004"), spec.numerator, w, limit=2, offset=4)
+    assert len(page2) == 1
+
+
+async def test_province_and_legacy_district_rollups(pool) -> None:
+    day = datetime(2024, 11, 5, 9, tzinfo=VN)
+    await apply(pool, [
+        consumed(received("A1", day), unit="00004", province="01", legacy="00004"),
+        consumed(received("A2", day), unit="00008", province="01", legacy="00008"),
+        consumed(received("A3", day), unit="01", province="01", legacy="001"),  # district one-stop shop
+        consumed(received("B1", day), unit="00091", province="01"),
+    ])
+    nov = date(2024, 11, 1)
+    province = await counters(pool, Scope("provincecode", "01"), PeriodKind.MONTH, [nov])
+    assert province[("01", nov)]["r06.received"] == 4
+    by_unit = await counters(pool, Scope("provincecode", "01"), PeriodKind.MONTH, [nov], by_unit=True)
+    assert Counter({u: v["r06.received"] for (u, _), v in by_unit.items()}) == {
+        "00004": 1, "00008": 1, "01": 1, "00091": 1
+    }
+    district = await counters(pool, scope_of("001"), PeriodKind.MONTH, [nov])
+    assert district[("001", nov)]["r06.received"] == 3  # the three with a legacy code of district 001
+    await assert_counters_equal_a_recount(pool)
