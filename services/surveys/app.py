@@ -1,30 +1,89 @@
-"""Composition root of the surveys service: settings -> runtime -> event store relay, HTTP.
+"""Composition root of the surveys service: settings -> runtime -> inbox, HTTP group commit, relay, HTTP.
 
-Its ways in (HTTP API, imports) and its domain arrive with the surveys issue; the shell already runs the
-event store, the relay to ``SURVEYS_EVENTS`` and /health, /ready, /metrics.
+Ways in: the HTTP API (kiosks, tablets, the QR/SMS form page), the Kafka inbound topic (partner survey
+systems) and ``chiso surveys import`` (paper results; a separate process writing the same store). All three
+go through one intake; the relay publishes the response events to ``vn.cchc.surveys.events``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, FastAPI
 
 from contracts.registry import default_registry
+from eventkit.deadletter import DeadLetterPublisher
+from eventkit.logging import get_logger
+from eventkit.projection import ProjectionRunner
 from eventkit.service import Component, Runtime, ServiceSettings, service_app, store_and_relay
+from services.surveys import api
+from services.surveys.catalog import load_catalog
+from services.surveys.committer import GroupCommitter
+from services.surveys.compose import build_intake
+from services.surveys.inbox import INBOX, SurveyInbox
+from services.surveys.ratelimit import DeviceRateLimiter
 from services.surveys.settings import SurveysSettings
+from services.surveys.tokens import LinkSigner
 
-__all__ = ["build_app"]
+__all__ = ["INBOX", "build_app"]
+
+_log = get_logger("surveys.app")
 
 
-def build_app(settings: SurveysSettings | None = None, shell: ServiceSettings | None = None) -> FastAPI:
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_app(
+    settings: SurveysSettings | None = None,
+    shell: ServiceSettings | None = None,
+    clock: Callable[[], datetime] = _now,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> FastAPI:
     """The surveys service as an ASGI app (nothing connects until the app starts)."""
     own = settings or SurveysSettings()
     shell = shell or ServiceSettings(name="surveys", schema=own.db_schema)
     registry = default_registry()
+    # read now, so a bad province file or a short key stops the service before it binds its port
+    catalog = load_catalog(own.instruments_dir)
+    signer = LinkSigner(own.secret_bytes())
 
     async def assemble(runtime: Runtime) -> tuple[Sequence[Component], Sequence[APIRouter]]:
-        _, relay = store_and_relay(runtime)
-        return [relay], []
+        if own.token_secret is None:
+            _log.warning("SURVEYS_TOKEN_SECRET is not set: links are signed with a key of this process only")
+        store, relay = store_and_relay(runtime)
+        intake = build_intake(own, store, registry, catalog)
+        inbox = ProjectionRunner(
+            projection=SurveyInbox(intake, clock),
+            pool=runtime.pool,
+            kafka=shell.kafka,
+            registry=registry,
+            dead_letters=DeadLetterPublisher(runtime.producer, INBOX),
+            metrics=runtime.metrics,
+        )
+        committer = GroupCommitter(
+            runtime.pool, intake, clock, workers=own.commit_workers, max_batch=own.commit_max_batch
+        )
+        router = api.api_router(
+            pool=runtime.pool,
+            committer=committer,
+            catalog=catalog,
+            signer=signer,
+            limiter=DeviceRateLimiter(own.kiosk_rate_per_minute, own.kiosk_burst, monotonic),
+            clock=clock,
+            link_instrument=own.link_instrument,
+        )
+        return [committer, inbox, relay], [router]
 
-    return service_app(shell, registry, assemble, title="chiso surveys", description="chiso surveys service")
+    return service_app(
+        shell,
+        registry,
+        assemble,
+        title="chiso surveys",
+        description="SIPAS and citizen questionnaires in (HTTP for kiosks and the QR/SMS form page, Kafka for "
+        "partner survey systems, bulk import of paper results); each response validated against its instrument "
+        "version, at most one per dossier; `survey response submitted` events out on vn.cchc.surveys.events.",
+        dead_letter_consumers=(INBOX,),
+    )

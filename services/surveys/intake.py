@@ -1,0 +1,261 @@
+"""The intake: submissions from every way in -> judged by the survey domain -> response events, exactly once.
+
+The HTTP API, the Kafka inbound topic and the bulk import all hand :class:`Submission` values to
+:meth:`Intake.process` inside their own PostgreSQL transaction. Per batch it costs a few statements whatever
+the batch size: one lookup of already-stored event ids, one read of the response streams concerned, one
+multi-stream append. Two submissions about one dossier in one batch, or in two racing transactions, end the
+same way: the first is stored, the second refused (the racing transaction's append fails on the stream's
+expected version, its caller retries, and the domain then sees the stored response).
+
+Idempotency: a submission's event id is derived from its sender and the sender's id for it (a Kafka
+record's ``ce_source`` + ``ce_id``, an HTTP ``Idempotency-Key``, a paper form's number in an import), so
+the same submission sent twice is stored once and the second is reported as a duplicate, not refused.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from contracts.envelope import Envelope
+from contracts.registry import Registry
+from contracts.surveys import SurveyChannel, SurveyResponseSubmitted
+from eventkit.pg import Connection
+from eventkit.postgres import PostgresEventStore
+from eventkit.store import NO_STREAM, ConcurrencyError
+from eventkit.units import ResolvedUnit, UnitRegistry
+from services.surveys.catalog import InstrumentCatalog
+from services.surveys.domain import (
+    Instrument,
+    Refusal,
+    ResponseState,
+    SubmitResponse,
+    Violation,
+    decide,
+    evolve,
+    local_day,
+    response_id_for_dossier,
+    response_id_for_submission,
+)
+
+__all__ = ["EVENT_NAMESPACE", "ConcurrencyError", "Intake", "Outcome", "Submission"]
+
+#: namespace of canonical event ids: uuid5(namespace, "<source>|<submission id>")
+EVENT_NAMESPACE = uuid.UUID("0e7d4b6a-3f2c-4a91-8d57-b6c1e9a2f408")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One completed questionnaire as a way in received it, before anything is checked."""
+
+    #: who sent it (CloudEvents source, ``http:<device>``, ``import:<file>``); with ``submission_id`` its
+    #: identity for ever
+    source: str
+    submission_id: str
+    unit_code: Any
+    instrument_id: Any
+    #: ``None``: the version in force on the submission day
+    instrument_version: Any
+    channel: Any
+    answers: Any
+    respondent: Any
+    #: ``None``: now (HTTP: the server's clock is the submission time)
+    submitted_at: datetime | None = None
+    survey_id: Any = None
+    ma_tthc: Any = None
+    policy_group: Any = None
+    weight: Any = None
+    linked_dossier_id: str | None = None
+    correlation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one submission."""
+
+    status: Literal["accepted", "duplicate", "rejected"]
+    response_id: str | None = None
+    violations: tuple[Violation, ...] = ()
+    #: refused because it collides with a stored response (a second response for a dossier)
+    conflict: bool = False
+    event: Envelope | None = None
+
+    @property
+    def reason(self) -> str:
+        """One line naming every violation."""
+        return "; ".join(str(v) for v in self.violations)
+
+
+@dataclass
+class _Prepared:
+    submission: Submission
+    command: SubmitResponse
+    unit: ResolvedUnit
+    event_id: uuid.UUID
+
+
+class Intake:
+    """Judges submissions with the survey domain and stores the response events."""
+
+    def __init__(
+        self,
+        *,
+        store: PostgresEventStore,
+        registry: Registry,
+        units: UnitRegistry,
+        catalog: InstrumentCatalog,
+        source: str,
+    ) -> None:
+        self._store = store
+        self._registry = registry
+        self._units = units
+        self._catalog = catalog
+        self._source = source
+
+    @property
+    def catalog(self) -> InstrumentCatalog:
+        """The instruments submissions are judged by."""
+        return self._catalog
+
+    async def process(self, conn: Connection, submissions: Sequence[Submission], now: datetime) -> list[Outcome]:
+        """Judge and store ``submissions`` in the caller's transaction; one outcome per submission, in order.
+
+        Raises :class:`ConcurrencyError` when another transaction wrote one of the streams first: the
+        caller rolls back and calls again (the outcome may then differ, e.g. a dossier now answered).
+        """
+        prepared = [self._prepare(s, now) for s in submissions]
+        ids = [str(p.event_id) for p in prepared if isinstance(p, _Prepared)]
+        stored = await self._store.existing_event_ids(conn, ids) if ids else set()
+        streams = sorted({p.command.response_id for p in prepared if isinstance(p, _Prepared)})
+        states = await self._load(conn, streams)
+        seen: dict[str, str] = {}  # event ids of this batch -> response id
+        appends: dict[str, list[Envelope]] = {}
+        outcomes: list[Outcome] = []
+        for item in prepared:
+            if isinstance(item, Outcome):
+                outcomes.append(item)
+                continue
+            event_id = str(item.event_id)
+            if event_id in stored or event_id in seen:
+                outcomes.append(Outcome("duplicate", item.command.response_id))
+                continue
+            response_id = item.command.response_id
+            state = states.get(response_id, ResponseState())
+            decided = decide(state, item.command, now)
+            if isinstance(decided, Refusal):
+                outcomes.append(Outcome("rejected", response_id, decided.violations, conflict=decided.conflict))
+                continue
+            [event] = decided
+            envelope = self._envelope(event, item)
+            states[response_id] = evolve(state, event)
+            appends.setdefault(response_id, []).append(envelope)
+            seen[event_id] = response_id
+            outcomes.append(Outcome("accepted", response_id, event=envelope))
+        if appends:
+            # every response stream is new when it is appended to: NO_STREAM makes a racing twin fail
+            await self._store.append_many(conn, [(s, NO_STREAM, evs) for s, evs in sorted(appends.items())])
+        return outcomes
+
+    def _prepare(self, submission: Submission, now: datetime) -> _Prepared | Outcome:
+        """Everything that needs the catalog and the unit registry (not the stored state)."""
+        problems: list[Violation] = []
+        submitted_at = submission.submitted_at or now
+        day = local_day(submitted_at)
+        instrument = self._instrument(submission, day, problems)
+        unit: ResolvedUnit | str | None = None
+        if not isinstance(submission.unit_code, str):
+            problems.append(Violation("unitcode", submission.unit_code, "a unit code is a string of digits"))
+        else:
+            unit = self._units.resolve(submission.unit_code, day)
+            if isinstance(unit, str):
+                problems.append(Violation("unitcode", submission.unit_code, unit))
+        try:
+            channel = SurveyChannel(submission.channel)
+        except ValueError:
+            problems.append(Violation("channel", submission.channel, f"one of {[c.value for c in SurveyChannel]}"))
+        survey_id = submission.survey_id
+        if survey_id is not None and not (isinstance(survey_id, str) and 0 < len(survey_id) <= 200):
+            problems.append(Violation("survey_id", survey_id, "a text of 1 to 200 characters"))
+        if problems or instrument is None or not isinstance(unit, ResolvedUnit):
+            return Outcome("rejected", None, tuple(problems))
+        dossier = submission.linked_dossier_id
+        response_id = (
+            response_id_for_dossier(dossier)
+            if dossier is not None
+            else response_id_for_submission(submission.source, submission.submission_id)
+        )
+        command = SubmitResponse(
+            response_id=response_id,
+            instrument=instrument,
+            channel=channel,
+            submitted_at=submitted_at,
+            province_code=unit.province_code,
+            answers=submission.answers,
+            respondent=submission.respondent,
+            survey_id=survey_id,
+            ma_tthc=submission.ma_tthc,
+            policy_group=submission.policy_group,
+            weight=submission.weight,
+            linked_dossier_id=dossier,
+        )
+        event_id = uuid.uuid5(EVENT_NAMESPACE, f"{submission.source}|{submission.submission_id}")
+        return _Prepared(submission, command, unit, event_id)
+
+    def _instrument(self, submission: Submission, day: Any, problems: list[Violation]) -> Instrument | None:
+        instrument_id, version = submission.instrument_id, submission.instrument_version
+        if not isinstance(instrument_id, str):
+            problems.append(Violation("instrument_id", instrument_id, "an instrument id is a string"))
+            return None
+        if version is None:
+            found = self._catalog.in_force(instrument_id, day)
+            if found is None:
+                known = [i.key for i in self._catalog.versions(instrument_id)] or "none"
+                rule = f"no version of {instrument_id!r} is in force on {day.isoformat()} (versions: {known})"
+                problems.append(Violation("instrument_id", instrument_id, rule))
+            return found
+        found = self._catalog.get(instrument_id, version) if isinstance(version, str) else None
+        if found is None:
+            known = [i.version for i in self._catalog.versions(instrument_id)]
+            rule = f"no such instrument version (versions of {instrument_id!r}: {known or 'none'})"
+            problems.append(Violation("instrument_version", version, rule))
+        return found
+
+    async def _load(self, conn: Connection, stream_ids: Sequence[str]) -> dict[str, ResponseState]:
+        if not stream_ids:
+            return {}
+        rows = await conn.fetch(
+            "SELECT stream_id, type, schema_version, data::text AS data FROM es_events"
+            " WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, version",
+            list(stream_ids),
+        )
+        states: dict[str, ResponseState] = {}
+        for row in rows:
+            payload = self._registry.parse(row["type"], row["schema_version"], row["data"])
+            if isinstance(payload, SurveyResponseSubmitted):
+                states[row["stream_id"]] = evolve(states.get(row["stream_id"], ResponseState()), payload)
+        return states
+
+    def _envelope(self, event: SurveyResponseSubmitted, item: _Prepared) -> Envelope:
+        submission = item.submission
+        return Envelope.model_construct(
+            id=item.event_id,
+            source=self._source,
+            specversion="1.0",
+            type=event.event_type,
+            subject=event.response_id,
+            time=event.submitted_at,
+            datacontenttype="application/json",
+            dataschema=event.schema_id(),
+            schemaversion=event.schema_version,
+            unitcode=item.unit.unit_code,
+            provincecode=item.unit.province_code,
+            partitionkey=event.response_id,
+            sequence=None,
+            correlationid=submission.correlation_id or f"{submission.source}|{submission.submission_id}",
+            causationid=None,
+            legacyunitcode=item.unit.legacy_code,
+            data=event,
+        )
