@@ -23,6 +23,7 @@ from infra.cli import app as infra_app
 from services.dossiers.cli import app as dossiers_app
 from services.dossiers.cli import due_date
 from services.plans.cli import app as plans_app
+from services.surveys.cli import app as surveys_app
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -42,6 +43,7 @@ topics_app = typer.Typer(help="Kafka topics of the system.")
 app.add_typer(topics_app, name="topics")
 app.add_typer(plans_app, name="plans")
 app.add_typer(dossiers_app, name="dossiers")
+app.add_typer(surveys_app, name="surveys")
 app.command("due-date")(due_date)
 
 _console = Console(stderr=True)
