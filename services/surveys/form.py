@@ -100,7 +100,9 @@ def render_form(instrument: Instrument, token: str, *, endpoint: str = "/v1/resp
             if item.kind is ItemKind.SCALE:
                 assert item.scale is not None
                 points = instrument.scales[item.scale].points
-                choices = [_choice(item.id, str(p), label) for p, label in sorted(points.items(), reverse=True)]
+                # in the instrument file's order: the questionnaire's author decides (paper forms list
+                # "Rất không hài lòng" first; the form must not differ from the paper it replaces)
+                choices = [_choice(item.id, str(p), label) for p, label in points.items()]
             else:
                 multi = item.kind is ItemKind.MULTI_CHOICE
                 choices = [_choice(item.id, code, label, multi=multi) for code, label in (item.options or {}).items()]
