@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -206,7 +207,20 @@ class Instrument(_Spec):
 
     def items(self) -> tuple[Item, ...]:
         """Every item, in questionnaire order."""
+        return self._items
+
+    def item(self, item_id: str) -> Item | None:
+        """The item with this id, if the instrument has one."""
+        return self._by_id.get(item_id)
+
+    # computed once per (immutable) instrument: the validator asks for them for every answer it checks
+    @cached_property
+    def _items(self) -> tuple[Item, ...]:
         return tuple(item for element in self.elements for item in element.items)
+
+    @cached_property
+    def _by_id(self) -> dict[str, Item]:
+        return {item.id: item for item in self._items}
 
     def in_force(self, day: date) -> bool:
         """Whether a response submitted on ``day`` (Việt Nam date) may use this version."""

@@ -1,0 +1,337 @@
+"""Benchmark of the surveys service's HTTP way in on the real PostgreSQL and Kafka (no assertion on time).
+
+    python -m bench.surveys [--requests N] [--connections C]
+
+- service: the whole surveys service (``services.surveys.app.build_app``: group commit, relay, inbox) in
+  its own process under uvicorn, as ``chiso run surveys`` runs it; N ``POST /v1/responses`` with distinct
+  QR-link tokens (one dossier each, the full QĐ 1001-2023 answer set), sent over C keep-alive connections
+  by a minimal HTTP/1.1 client in this process. Afterwards the store must hold exactly N responses.
+- baseline: the same server stack (uvicorn + FastAPI, one process) with one trivial endpoint that parses
+  the same body into a pydantic model and answers 201; same client, same requests. The ratio says how
+  much of the cost is the service's own work (token check, validation, unit lookup, group commit).
+
+Client, server, PostgreSQL and Kafka share the machine's cores. Uses DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS
+(``eval "$(chiso infra env)"``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+KEY = "bench-surveys-link-key-0123456789"
+SIPAS_ANSWERS: dict[str, Any] = {
+    **dict.fromkeys(
+        [
+            "access.waiting_area_sufficient",
+            "access.equipment_sufficient",
+            "access.equipment_modern",
+            "access.equipment_easy",
+            "procedure.posted_fully",
+            "procedure.posted_accurately",
+            "procedure.components_lawful",
+            "procedure.fees_lawful",
+            "procedure.time_limit_lawful",
+            "civil_servant.polite",
+            "civil_servant.listens",
+            "civil_servant.answers_fully",
+            "civil_servant.guides_thoroughly",
+            "civil_servant.guides_clearly",
+            "civil_servant.follows_rules",
+            "result.lawful",
+            "result.information_complete",
+            "result.information_accurate",
+        ],
+        1,
+    ),
+    "access.satisfaction": 4,
+    "procedure.satisfaction": 4,
+    "civil_servant.satisfaction": 5,
+    "result.satisfaction": 4,
+    "overall.satisfaction": 4,
+    "integrity.harassed": "no",
+    "integrity.bribe_asked": "no",
+    "expectations": ["staff_attitude", "shorter_processing_time"],
+}
+
+
+def service_app() -> Any:
+    """The surveys service as ``chiso run surveys`` builds it (an app factory: uvicorn workers import it)."""
+    from eventkit.service import ServiceSettings  # noqa: PLC0415
+    from eventkit.settings import DatabaseSettings, KafkaSettings, LogSettings  # noqa: PLC0415
+    from services.surveys.app import build_app  # noqa: PLC0415
+    from services.surveys.settings import SurveysSettings  # noqa: PLC0415
+
+    schema = os.environ["BENCH_SURVEYS_SCHEMA"]
+    shell = ServiceSettings(
+        "surveys",
+        schema,
+        KafkaSettings(),
+        DatabaseSettings(url=os.environ["DATABASE_URL"]),
+        LogSettings(level="WARNING"),
+    )
+    return build_app(SurveysSettings(token_secret=KEY, db_schema=schema), shell)
+
+
+def serve(kind: str, port: int, schema: str, workers: int) -> None:
+    """The server process: the surveys service (``workers`` processes), or the baseline app."""
+    import uvicorn  # noqa: PLC0415
+
+    os.environ["BENCH_SURVEYS_SCHEMA"] = schema
+    if kind == "baseline":
+        uvicorn.run(_baseline_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        return
+    uvicorn.run(
+        "bench.surveys:service_app",
+        factory=True,
+        workers=workers,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+    )
+
+
+def _baseline_app() -> Any:
+    """Same stack, trivial work: the request body parsed into the API's model, a constant answer."""
+    from fastapi import FastAPI  # noqa: PLC0415
+    from fastapi.responses import JSONResponse  # noqa: PLC0415
+
+    from services.surveys.api import ResponseRequest  # noqa: PLC0415
+
+    app = FastAPI()
+
+    async def accept(request: ResponseRequest) -> JSONResponse:
+        return JSONResponse({"status": "accepted", "response_id": str(uuid.uuid4())}, status_code=201)
+
+    async def ready() -> dict[str, str]:
+        return {"status": "ok"}
+
+    # annotations given as objects: this module's `from __future__ import annotations` would leave a name
+    # FastAPI cannot resolve (the model is imported here, not at module level)
+    accept.__annotations__ = {"request": ResponseRequest, "return": JSONResponse}
+    ready.__annotations__ = {"return": dict[str, str]}
+    app.post("/v1/responses", status_code=201)(accept)
+    app.get("/ready")(ready)
+    return app
+
+
+def _requests(n: int) -> list[bytes]:
+    from services.surveys.tokens import LinkClaims, LinkSigner  # noqa: PLC0415
+
+    signer = LinkSigner(KEY.encode())
+    expires = datetime.now(UTC) + timedelta(days=1)
+    run = uuid.uuid4().hex[:8]
+    out = []
+    for i in range(n):
+        token = signer.issue(LinkClaims(f"BENCH-{run}-{i:07d}", "00004", "qr", expires, None, "1.001776"))
+        body = json.dumps(
+            {
+                "token": token,
+                "answers": SIPAS_ANSWERS,
+                "respondent": {"type": "citizen", "age_band": "30-39", "sex": "male"},
+            }
+        ).encode()
+        head = (
+            f"POST /v1/responses HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        out.append(head + body)
+    return out
+
+
+async def _client(port: int, requests: list[bytes], connections: int) -> tuple[float, dict[int, int], list[float]]:
+    """Send every request over ``connections`` keep-alive connections; (seconds, status counts, latencies)."""
+    queue = iter(requests)
+    statuses: dict[int, int] = {}
+    latencies: list[float] = []
+
+    async def worker() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            for request in queue:
+                started = time.perf_counter()
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head[9:12])
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                await reader.readexactly(length)
+                latencies.append(time.perf_counter() - started)
+                statuses[status] = statuses.get(status, 0) + 1
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return time.perf_counter() - started, statuses, latencies
+
+
+async def _wait_ready(port: int, within_s: float = 60) -> None:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /ready HTTP/1.1\r\nHost: bench\r\n\r\n")
+            head = await reader.readuntil(b"\r\n\r\n")
+            writer.close()
+            if head[9:12] == b"200":
+                return
+        except OSError:
+            pass
+        await asyncio.sleep(0.2)
+    raise RuntimeError("server not ready")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its children (uvicorn's worker processes)."""
+    total = _cpu_seconds(pid)
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return total + sum(_tree_cpu_seconds(int(child)) for child in children)
+
+
+def _cpu_by_command() -> dict[str, float]:
+    """CPU seconds so far of the database and broker processes (every postgres process; the Kafka JVM)."""
+    totals = {"postgres": 0.0, "kafka": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+            seconds = _cpu_seconds(int(entry.name))
+        except OSError:
+            continue
+        if cmdline.startswith(b"postgres") or b"/postgres\x00" in cmdline or b"bin/postgres" in cmdline:
+            totals["postgres"] += seconds
+        elif b"java" in cmdline and b"kafka" in cmdline:
+            totals["kafka"] += seconds
+    return totals
+
+
+def _free_port() -> int:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def run_one(kind: str, n: int, connections: int, database_url: str, workers: int = 1) -> dict[str, Any]:
+    schema = f"bench_surveys_{uuid.uuid4().hex[:6]}"
+    port = _free_port()
+    server = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is timed
+        [
+            sys.executable,
+            "-m",
+            "bench.surveys",
+            "--serve",
+            kind,
+            "--port",
+            str(port),
+            "--schema",
+            schema,
+            "--workers",
+            str(workers),
+        ],
+        env=os.environ.copy(),
+    )
+    try:
+        await _wait_ready(port)
+        warmup = _requests(200)
+        await _client(port, warmup, connections)
+        requests = _requests(n)
+        before = (_tree_cpu_seconds(server.pid), _cpu_seconds(os.getpid()), _cpu_by_command())
+        seconds, statuses, latencies = await _client(port, requests, connections)
+        after = (_tree_cpu_seconds(server.pid), _cpu_seconds(os.getpid()), _cpu_by_command())
+    finally:
+        server.terminate()
+        server.wait(30)
+    latencies.sort()
+    result: dict[str, Any] = {
+        "kind": kind,
+        "server_processes": workers,
+        "requests": n,
+        "connections": connections,
+        "seconds": round(seconds, 3),
+        "requests_per_s": round(n / seconds, 1),
+        "statuses": statuses,
+        "latency_ms_p50": round(latencies[len(latencies) // 2] * 1000, 2),
+        "latency_ms_p99": round(latencies[int(len(latencies) * 0.99)] * 1000, 2),
+        # where the machine's cores went during the timed run (CPU seconds; wall seconds x cores is the budget)
+        "cpu_s": {
+            "server": round(after[0] - before[0], 2),
+            "client": round(after[1] - before[1], 2),
+            "postgres": round(after[2]["postgres"] - before[2]["postgres"], 2),
+            "kafka": round(after[2]["kafka"] - before[2]["kafka"], 2),
+        },
+    }
+    if kind == "service":
+        conn = await asyncpg.connect(database_url)
+        try:
+            # only the benchmark's own: the service's inbox also reads whatever is on the shared inbound topic
+            stored = await conn.fetchval(
+                f"SELECT count(*) FROM {schema}.es_events WHERE data->>'linked_dossier_id' LIKE 'BENCH-%'"
+            )
+            await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        finally:
+            await conn.close()
+        result["responses_stored"] = stored
+        assert stored == n + 200, f"stored {stored}, expected {n + 200}"
+    return result
+
+
+async def main_async(n: int, connections: int, workers: int) -> dict[str, Any]:
+    database_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/chiso")
+    service = await run_one("service", n, connections, database_url, workers)
+    baseline = await run_one("baseline", n, connections, database_url)
+    return {
+        "benchmark": "surveys.http",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "service": service,
+        "baseline_same_stack_trivial_endpoint": baseline,
+        "ratio_service_to_baseline": round(service["requests_per_s"] / baseline["requests_per_s"], 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=10_000)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--serve", choices=["service", "baseline"])
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--schema", default="bench_surveys")
+    parser.add_argument("--workers", type=int, default=1, help="service processes (uvicorn workers)")
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.port, args.schema, args.workers)
+        return
+    result = asyncio.run(main_async(args.requests, args.connections, args.workers))
+    print(json.dumps(result, indent=2))
+    out = Path(__file__).resolve().parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / f"surveys-{datetime.now(UTC).strftime('%Y-%m-%dT%H%M%S')}.json").write_text(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
