@@ -30,9 +30,11 @@ test-unit: install  ## unit tests only (no broker, no database)
 	$(BIN)/pytest tests/unit
 
 run: install kafka-libs  ## start Kafka + PostgreSQL (kept in .cache/infra), provision topics, run all services
-	@# the applicant-pseudonym key: yours if set, else a random one kept in .cache (stable across local runs)
+	@# the applicant-pseudonym and survey-link keys: yours if set, else random ones kept in .cache (stable across runs)
 	mkdir -p .cache; [ -s .cache/dossiers-pseudonym.key ] || $(PY) -c 'import secrets; print(secrets.token_hex(32))' > .cache/dossiers-pseudonym.key; \
 	export DOSSIERS_PSEUDONYM_SECRET="$${DOSSIERS_PSEUDONYM_SECRET:-$$(cat .cache/dossiers-pseudonym.key)}"; \
+	[ -s .cache/surveys-token.key ] || $(PY) -c 'import secrets; print(secrets.token_hex(32))' > .cache/surveys-token.key; \
+	export SURVEYS_TOKEN_SECRET="$${SURVEYS_TOKEN_SECRET:-$$(cat .cache/surveys-token.key)}"; \
 	eval "$$($(BIN)/chiso infra up)"; \
 	$(BIN)/chiso topics provision; \
 	$(BIN)/chiso run all
