@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, FastAPI
 
@@ -10,15 +11,17 @@ from contracts.registry import default_registry
 from eventkit.deadletter import DeadLetterPublisher
 from eventkit.pg import apply_migrations
 from eventkit.projection import Projection, ProjectionRunner
-from eventkit.service import Component, Runtime, ServiceSettings, service_app
+from eventkit.service import Component, Runtime, ServiceSettings, service_app, store_and_relay
 from eventkit.units import MERGER_DATE, ResolvedUnit, UnitRegistry
 from services.scoring.configs import load_configs
 from services.scoring.indicator_api import IndicatorQueries, indicator_router
-from services.scoring.projections import DossierIndicatorsProjection, UnitActivityProjection
+from services.scoring.projections import ChangeHook, DossierIndicatorsProjection, UnitActivityProjection
 from services.scoring.queries import query_router
 from services.scoring.settings import ScoringSettings
+from services.scoring.subscriptions import MIGRATIONS as SUBSCRIPTION_MIGRATIONS
+from services.scoring.subscriptions import IndicatorPublisher, dossier_change_hook
 
-__all__ = ["build_app", "legacy_district_of"]
+__all__ = ["build_app", "legacy_district_of", "scoring_projections"]
 
 _LAST_LEGACY_DAY = MERGER_DATE.fromordinal(MERGER_DATE.toordinal() - 1)
 
@@ -31,10 +34,19 @@ def legacy_district_of(code: str) -> str | None:
     return code if len(code) == 3 else None
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def scoring_projections(on_change: ChangeHook | None = None) -> list[Projection]:
+    """Every projection of the service: what it runs, and what ``chiso scoring rebuild`` replays."""
+    return [UnitActivityProjection(), DossierIndicatorsProjection(legacy_district_of, on_change)]
+
+
 def build_app(settings: ScoringSettings | None = None, shell: ServiceSettings | None = None) -> FastAPI:
     """The scoring service as an ASGI app (nothing connects or loads until the app starts)."""
     own = settings or ScoringSettings()
-    projections: list[Projection] = [UnitActivityProjection(), DossierIndicatorsProjection(legacy_district_of)]
+    projections = scoring_projections(dossier_change_hook(_utc_now))
     shell = shell or ServiceSettings(name="scoring", schema=own.db_schema)
     registry = default_registry()
 
@@ -43,6 +55,7 @@ def build_app(settings: ScoringSettings | None = None, shell: ServiceSettings | 
         if own.d766_default not in configs:
             msg = f"SCORING_D766_DEFAULT {own.d766_default!r} is not one of {sorted(configs)}"
             raise ValueError(msg)
+        await apply_migrations(runtime.pool, "scoring.subscriptions", SUBSCRIPTION_MIGRATIONS)  # the hook's table
         runners = []
         for projection in projections:
             await apply_migrations(runtime.pool, projection.name, projection.migrations)
@@ -61,7 +74,10 @@ def build_app(settings: ScoringSettings | None = None, shell: ServiceSettings | 
             query_router(runtime.pool),
             indicator_router(IndicatorQueries(runtime.pool, configs, own.d766_default, UnitRegistry.load)),
         ]
-        return runners, routers
+        store, relay = store_and_relay(runtime)
+        publisher = IndicatorPublisher(pool=runtime.pool, store=store, ruleset_version=own.d766_default,
+                                       interval_s=own.publish_interval_ms / 1000)
+        return [*runners, publisher, relay], routers
 
     return service_app(
         shell,

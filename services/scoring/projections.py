@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 
 from contracts.topics import DOSSIERS_EVENTS, PLANS_EVENTS, SURVEYS_EVENTS
@@ -14,7 +14,7 @@ from services.scoring.domain import count_activity
 from services.scoring.domain.dossier import EVENT_TYPES, Contribution, DossierRow, UnitStamp, contributions, fold
 from services.scoring.domain.periods import STORED_KINDS, period_start
 
-__all__ = ["DossierIndicatorsProjection", "LegacyDistrictOf", "UnitActivityProjection"]
+__all__ = ["ChangeHook", "DossierChange", "DossierIndicatorsProjection", "LegacyDistrictOf", "UnitActivityProjection"]
 
 
 class UnitActivityProjection(Projection):
@@ -66,6 +66,10 @@ class UnitActivityProjection(Projection):
 
 #: the legacy district (3 digits) a pre-2025 unit code belonged to, or None
 LegacyDistrictOf = Callable[[str], str | None]
+#: (previous row or None, its contributions, new row, its contributions) of each dossier a batch changed
+DossierChange = tuple[DossierRow | None, Sequence[Contribution], DossierRow, Sequence[Contribution]]
+#: called inside the batch's transaction with the dossiers it changed (services.scoring.subscriptions)
+ChangeHook = Callable[[Connection, Sequence[DossierChange]], Awaitable[None]]
 
 # (unitcode, provincecode, legacy district or '', period kind, period start, counter)
 _CounterKey = tuple[str, str, str, str, date, str]
@@ -125,9 +129,10 @@ class DossierIndicatorsProjection(Projection):
     dedupe_event_ids = False  # the relay publishes the canonical topic exactly once; rows replace anyway
     migrations = (_DOSSIER_TABLES,)
 
-    def __init__(self, legacy_district_of: LegacyDistrictOf | None = None) -> None:
+    def __init__(self, legacy_district_of: LegacyDistrictOf | None = None, on_change: ChangeHook | None = None) -> None:
         self._district_of = legacy_district_of or (lambda code: code if len(code) == 3 else None)
         self._districts: dict[str, str | None] = {}
+        self._on_change = on_change  # subscriptions: marks the changed (unit, period) keys in this transaction
 
     def _stamp(self, event: ConsumedEvent) -> UnitStamp:
         a = event.attributes
@@ -161,6 +166,7 @@ class DossierIndicatorsProjection(Projection):
             old[r["dossier_id"]] = (DossierRow.from_json(unit, json.loads(r["state"])), made)
         delta: dict[_CounterKey, float] = defaultdict(float)
         new_rows: list[tuple[DossierRow, tuple[Contribution, ...]]] = []
+        changes: list[DossierChange] = []
         for dossier_id in ids:
             previous = old.get(dossier_id)
             row: DossierRow | None = previous[0] if previous else None
@@ -177,8 +183,11 @@ class DossierIndicatorsProjection(Projection):
                 _add(delta, previous[0].unit, previous[1], -1.0)
             _add(delta, row.unit, made, 1.0)
             new_rows.append((row, made))
+            changes.append((previous[0] if previous else None, previous[1] if previous else (), row, made))
         await _upsert_dossiers(conn, new_rows)
         await _add_counters(conn, delta)
+        if self._on_change is not None:
+            await self._on_change(conn, changes)
 
 
 def _add(delta: dict[_CounterKey, float], unit: UnitStamp, made: Sequence[Contribution], sign: float) -> None:

@@ -25,3 +25,6 @@ class ScoringSettings(BaseSettings):
     d766_default: str = Field(
         default="d766-m766-2026.1", description="Configuration version the API uses unless a request names one"
     )
+    publish_interval_ms: int = Field(
+        default=500, ge=10, description="How often changed indicators are published (coalescing window, ms)"
+    )

@@ -1,0 +1,115 @@
+"""Subscriptions end to end: the commune month (test_scoring_month's file) goes through the dossiers and scoring
+services on the real broker and database, and ``examples/subscriber.py``, run as a separate process with
+aiokafka, prints the ``indicator updated`` events of that commune and its province (filtered on the
+``ce_unitcode`` / ``ce_provincecode`` headers): the last value per indicator equals the query API's, a value
+is only republished when it changed, and the burst of dossier events was coalesced into a few updates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import random
+import subprocess
+import sys
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from eventkit.service import ServiceSettings
+from eventkit.settings import DatabaseSettings, KafkaSettings, LogSettings
+from eventkit.units import UnitRegistry
+from services.dossiers.app import build_app as dossiers_app
+from services.dossiers.settings import DossiersSettings
+from services.scoring.app import build_app as scoring_app
+from services.scoring.settings import ScoringSettings
+from tests.e2e.serving import serve
+from tests.e2e.test_scoring_month import MARCH, _publish, _records
+
+pytestmark = pytest.mark.e2e
+SUBSCRIBER = Path(__file__).resolve().parents[2] / "examples" / "subscriber.py"
+
+
+@pytest_asyncio.fixture
+async def services(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[dict[str, str]]:
+    def shell(name: str) -> ServiceSettings:
+        return ServiceSettings(name, name, KafkaSettings(bootstrap_servers=kafka_bootstrap),
+                               DatabaseSettings(url=fresh_database), LogSettings(level="WARNING"))
+
+    own = DossiersSettings(pseudonym_secret="e2e-subscriptions-key-0123456789", overdue_interval_s=1,
+                           overdue_settle_s=3)
+    async with (
+        serve(dossiers_app(own, shell("dossiers"))) as dossiers,
+        serve(scoring_app(ScoringSettings(publish_interval_ms=300), shell("scoring"))) as scoring,
+    ):
+        yield {"dossiers": dossiers, "scoring": scoring}
+
+
+def _subscribe(bootstrap: str, *args: str) -> list[dict]:
+    """Run the example subscriber over the retained history; it exits by itself once the topic is idle."""
+    done = subprocess.run(
+        [sys.executable, str(SUBSCRIBER), "--bootstrap", bootstrap, "--from-beginning", "--idle-exit", "4", *args],
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+    return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+
+async def test_the_example_subscriber_follows_a_commune_and_its_province(services, kafka_bootstrap) -> None:
+    registry = UnitRegistry.load()
+    province = random.choice(registry.provinces())
+    unit = random.choice(registry.communes_of(province.code)).code
+    records = _records(unit, province.code, uuid.uuid4().hex[:8])
+    await asyncio.to_thread(_publish, kafka_bootstrap, records + records)
+
+    async with httpx.AsyncClient(base_url=services["scoring"], timeout=10) as api:
+        for _ in range(120):
+            body = (await api.get(f"/units/{unit}/indicators", params=MARCH)).json()
+            r06 = {i["key"]: i for i in body["report06"]}
+            if r06["r06.received"]["value"] == 29 and r06["apology.rate"]["denominator"] == 4:
+                break
+            await asyncio.sleep(0.5)
+        api_values = {i["key"]: i["value"] for i in body["report06"]}
+        province_body = (await api.get(f"/units/{province.code}/indicators", params=MARCH)).json()
+    assert api_values["r06.received"] == 29
+
+    march = "month:2026-03-01"
+    lines: list[dict] = []
+    for _ in range(30):  # the publisher runs every 300 ms and the relay follows: read until it caught up
+        lines = await asyncio.to_thread(
+            _subscribe, kafka_bootstrap, "--province", province.code, "--unit-prefix", unit,
+            "--unit-prefix", province.code,
+        )
+        last = {(x["unit"], x["period"], x["indicator"]): x for x in lines}
+        if (unit, march, "apology.rate") in last and last[(unit, march, "apology.rate")]["denominator"] == 4 and (
+            last.get((unit, march, "r06.received"), {}).get("value") == 29
+        ):
+            break
+        await asyncio.sleep(1)
+
+    assert {x["unit"] for x in lines} == {unit, province.code}  # the filter kept this commune and the rollup only
+    assert {x["province"] for x in lines} == {province.code}
+    last = {(x["unit"], x["period"], x["indicator"]): x for x in lines}
+    for key, value in api_values.items():
+        assert last[(unit, march, key)]["value"] == value, key  # the last update is the value the API serves
+    assert last[(unit, march, "r06.received")]["value"] == 29
+    assert last[(province.code, march, "r06.received")]["value"] == next(
+        i["value"] for i in province_body["report06"] if i["key"] == "r06.received"
+    )
+    series: dict[tuple[str, str, str], list[object]] = defaultdict(list)
+    for x in lines:
+        series[(x["unit"], x["period"], x["indicator"])].append((x["value"], x["numerator"], x["denominator"]))
+    for key, values in series.items():
+        if key[0] != unit:
+            continue  # a kept broker may hold other runs' rollups of the province; the commune is this run's
+        assert all(a != b for a, b in itertools.pairwise(values)), key  # only changes are published
+    # coalesced: 29 receipts (sent twice) moved r06.received in far fewer updates than events
+    assert len(series[(unit, march, "r06.received")]) < 29
+    # quarter and year periods are published too
+    assert last[(unit, "quarter:2026-01-01", "r06.received")]["value"] == 29
+    assert last[(unit, "year:2026-01-01", "r06.received")]["value"] == 29
