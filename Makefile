@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: install kafka-libs lint test test-unit run stop bench contracts clean
+.PHONY: install kafka-libs lint test test-unit run stop simulate bench contracts clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -41,6 +41,13 @@ run: install kafka-libs  ## start Kafka + PostgreSQL (kept in .cache/infra), pro
 
 stop: install  ## stop the local Kafka broker and PostgreSQL started by `make run`
 	$(BIN)/chiso infra down
+
+# optional, next to a running `make run`: e.g. make simulate SIM_ARGS="--province 01 --days 30 --rate 200"
+SIM_ARGS ?= --province 01 --days 30 --communes 20 --rate 100
+simulate: install  ## province traffic (dossiers, SIPAS responses, plan tasks) into the services of `make run`
+	eval "$$($(BIN)/chiso infra env)"; \
+	export SURVEYS_TOKEN_SECRET="$${SURVEYS_TOKEN_SECRET:-$$(cat .cache/surveys-token.key 2>/dev/null)}"; \
+	$(BIN)/chiso simulate $(SIM_ARGS)
 
 bench: install kafka-libs  ## benchmarks on a real broker and database (figures go to BENCHMARKS.md)
 	$(PY) -m bench.run
