@@ -15,7 +15,11 @@ from eventkit.service import Component, Runtime, ServiceSettings, service_app, s
 from eventkit.units import MERGER_DATE, ResolvedUnit, UnitRegistry
 from services.scoring.configs import load_configs
 from services.scoring.indicator_api import IndicatorQueries, indicator_router
+from services.scoring.papi import MIGRATIONS as PAPI_MIGRATIONS
+from services.scoring.papi import MIGRATIONS_NAME as PAPI_MIGRATIONS_NAME
 from services.scoring.projections import ChangeHook, DossierIndicatorsProjection, UnitActivityProjection
+from services.scoring.projections_plans import PlansIndicatorsProjection
+from services.scoring.projections_surveys import SurveyIndicatorsProjection
 from services.scoring.queries import query_router
 from services.scoring.settings import ScoringSettings
 from services.scoring.subscriptions import MIGRATIONS as SUBSCRIPTION_MIGRATIONS
@@ -40,7 +44,8 @@ def _utc_now() -> datetime:
 
 def scoring_projections(on_change: ChangeHook | None = None) -> list[Projection]:
     """Every projection of the service: what it runs, and what ``chiso scoring rebuild`` replays."""
-    return [UnitActivityProjection(), DossierIndicatorsProjection(legacy_district_of, on_change)]
+    return [UnitActivityProjection(), DossierIndicatorsProjection(legacy_district_of, on_change),
+            SurveyIndicatorsProjection(), PlansIndicatorsProjection()]
 
 
 def build_app(settings: ScoringSettings | None = None, shell: ServiceSettings | None = None) -> FastAPI:
@@ -56,6 +61,7 @@ def build_app(settings: ScoringSettings | None = None, shell: ServiceSettings | 
             msg = f"SCORING_D766_DEFAULT {own.d766_default!r} is not one of {sorted(configs)}"
             raise ValueError(msg)
         await apply_migrations(runtime.pool, "scoring.subscriptions", SUBSCRIPTION_MIGRATIONS)  # the hook's table
+        await apply_migrations(runtime.pool, PAPI_MIGRATIONS_NAME, PAPI_MIGRATIONS)  # filled by chiso papi import
         runners = []
         for projection in projections:
             await apply_migrations(runtime.pool, projection.name, projection.migrations)

@@ -18,6 +18,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from eventkit.units import UnitRegistry
+from services.scoring.configs import load_aggregators, load_par_trees, load_target_map
 from services.scoring.domain.activity import VN_TZ
 from services.scoring.domain.config import D766Config
 from services.scoring.domain.indicators import (
@@ -26,13 +27,33 @@ from services.scoring.domain.indicators import (
     D766Score,
     GroupScore,
     IndicatorValue,
+    Kind,
+    NaReason,
     OpenCounts,
     ScoredIndicator,
     compute,
     d766_score,
 )
+from services.scoring.domain.par import METRICS, Metric, NodeScore, ParResult, ParTree, rank, score_par
 from services.scoring.domain.periods import PeriodKind, period_start, periods_between
-from services.scoring.readmodel import PeriodWindow, Scope, count_explained, counters, explain, open_counts, scope_of
+from services.scoring.domain.programme import PLAN_KEYS, plan_values, survey_blocks, survey_keys, survey_values
+from services.scoring.domain.surveys import Aggregator, SurveyValue
+from services.scoring.domain.targets import TargetMap, compare, mapping_for, period_of
+from services.scoring.papi import read_papi
+from services.scoring.readmodel import (
+    PeriodWindow,
+    Scope,
+    SurveyCounters,
+    count_explained,
+    counters,
+    explain,
+    open_counts,
+    par_assessments,
+    plan_counts,
+    plan_targets,
+    scope_of,
+    survey_counters,
+)
 from services.scoring.readmodel import window as make_window
 
 __all__ = ["IndicatorQueries", "indicator_router"]
@@ -110,6 +131,124 @@ class UnitIndicators(_Out):
     computed_at: datetime
     report06: list[IndicatorOut]
     d766: D766Out
+    surveys: list[SurveyBlock] = Field(default=[], description="SIPAS and PAPI-proxy, per instrument version")
+    plans: list[IndicatorOut] = Field(default=[], description="Tasks and reports on time")
+    par: ParOut | None = Field(default=None, description="PAR Index of the period's year (communes)")
+    par_na_reason: str | None = None
+
+
+class SurveyIndicatorOut(_Out):
+    """A survey indicator: n, value (fraction 0..1) and its 95% interval, or N/A with the reason."""
+
+    key: str
+    name: str
+    numerator: float | None
+    n: float = Field(description="The denominator (respondents or answers); 0 -> N/A")
+    value: float | None
+    ci_low: float | None = Field(description="95% interval, lower bound")
+    ci_high: float | None = Field(description="95% interval, upper bound")
+    ci_method: str = Field(description="wilson (a proportion) or normal_conservative (a mean of proportions)")
+    na_reason: str | None
+    detail: str
+    source: str
+
+
+class SurveyBlock(_Out):
+    """The indicators of one instrument version answered in the period (SIPAS or the PAPI-proxy)."""
+
+    instrument_id: str
+    instrument_version: str
+    kind: str = Field(description="sipas | papi_proxy | unconfigured (no aggregator for this version: N/A)")
+    label: str = Field(description="What the values are; a PAPI-proxy is never PAPI")
+    indicators: list[SurveyIndicatorOut]
+
+
+class ParNodeOut(_Out):
+    """An area or criterion of the PAR tree and its score."""
+
+    id: str
+    name: str
+    max: float
+    method: str
+    score: float | None
+    basis: str = Field(description="appraised | zeroed | computed (from events) | sum | n/a")
+    self_score: float | None
+    metric: str | None
+    metric_value: float | None
+    detail: str
+    children: list[ParNodeOut]
+
+
+class ParOut(_Out):
+    """The PAR Index of a commune for a year under its province's criteria tree."""
+
+    criteria_set_id: str
+    province: str
+    year: int
+    level: str
+    source_decision: str
+    points_note: str
+    total: float | None
+    self_total: float | None
+    max_points: float
+    points_available: float
+    percent: float | None
+    classification: str | None
+    classes_source: str
+    rank: int | None = Field(description="Rank by % of max among the province's communes with a total")
+    ranked: int = Field(description="Communes of the province with a total")
+    detail: str
+    areas: list[ParNodeOut]
+
+
+class TargetOut(_Out):
+    """A plan target against the indicator the scoring service computes for its period."""
+
+    target_id: str
+    plan_id: str
+    plan_indicator: str
+    description: str
+    comparison: str
+    target_value: float
+    unit_of_measure: str
+    period_start: date
+    period_end: date
+    scoring_indicator: str | None
+    actual: float | None = Field(description="In the target's unit (a ratio x100 for percent)")
+    met: bool | None
+    final: bool = Field(description="False while the period runs: the verdict may change")
+    gap: float | None
+    na_reason: str | None
+    detail: str
+
+
+class Targets(_Out):
+    """Every target set for a unit."""
+
+    unitcode: str
+    computed_at: datetime
+    targets: list[TargetOut]
+
+
+class PapiScore(_Out):
+    """An official PAPI score: a dimension, a sub-dimension or the total (dimension 0)."""
+
+    year: int
+    province_code: str
+    province_name: str
+    dimension: int
+    sub_dimension: str
+    name: str
+    score: float
+    source: str
+
+
+class PapiScores(_Out):
+    """The imported official PAPI scores of a province (``chiso papi import``)."""
+
+    province_code: str
+    label: str
+    scores: list[PapiScore]
 
 
 class RankedRow(_Out):
@@ -256,12 +395,20 @@ class IndicatorQueries:
         default_config: str,
         units: Callable[[], UnitRegistry],
         now: Callable[[], datetime] | None = None,
+        *,
+        aggregators: Mapping[tuple[str, str], Aggregator] | None = None,
+        par_trees: Mapping[tuple[str, int], ParTree] | None = None,
+        target_map: TargetMap | None = None,
     ) -> None:
         self._pool = pool
         self._configs = configs
         self._default = default_config
         self._units = units
         self._clock = now or (lambda: datetime.now(VN_TZ))
+        self._aggregators = aggregators if aggregators is not None else load_aggregators()
+        self._par_trees = par_trees if par_trees is not None else load_par_trees()
+        self._targets = target_map or load_target_map()
+        self._extra_keys = survey_keys(self._aggregators) | set(PLAN_KEYS) | set(PAR_KEYS)
 
     def config(self, version: str | None) -> D766Config:
         """A configuration version (404 if unknown)."""
@@ -270,11 +417,12 @@ class IndicatorQueries:
             raise HTTPException(404, f"unknown configuration {version!r}; known: {sorted(self._configs)}")
         return config
 
-    @staticmethod
-    def check_key(key: str, config: D766Config) -> None:
+    def check_key(self, key: str, config: D766Config) -> None:
         """422 unless ``key`` is an indicator, a 766 group or the 766 total."""
         groups = {f"d766.group.{g.key}" for g in config.groups}
         if key in SPECS or config.indicator(key) or key == "d766.total" or key in groups:
+            return
+        if key in self._extra_keys:
             return
         raise HTTPException(422, f"unknown indicator {key!r}")
 
@@ -293,6 +441,9 @@ class IndicatorQueries:
         w = make_window(period, period_start(period, start), self._clock())
         sums, opened = (await self.evaluate(scope, [w])).get((unitcode, w.start), ({}, OpenCounts()))
         values = compute(list(SPECS), sums, opened)
+        surveys, plans = await self.extras(scope, [w])
+        blocks = survey_blocks(self._aggregators, surveys.get((unitcode, w.start), {}))
+        par, par_reason = await self.unit_par(unitcode, w.start.year)
         return UnitIndicators(
             unitcode=unitcode,
             scope=_SCOPE_NAMES[scope.column],
@@ -303,7 +454,124 @@ class IndicatorQueries:
             computed_at=self._clock(),
             report06=[_out(values[k]) for k in REPORT06],
             d766=_d766_out(d766_score(cfg, values), cfg),
+            surveys=[_block_out(agg, ref, vals) for agg, ref, vals in blocks],
+            plans=[_out(v) for v in plan_values(plans.get((unitcode, w.start), {})).values()],
+            par=par,
+            par_na_reason=par_reason,
         )
+
+    async def extras(
+        self, scope: Scope, windows: list[PeriodWindow], *, by_unit: bool = False
+    ) -> tuple[dict[tuple[str, date], SurveyCounters], dict[tuple[str, date], dict[str, float]]]:
+        """Survey counters and plan counts per (unit or scope, period)."""
+        surveys = await survey_counters(self._pool, scope, windows[0].kind, [w.start for w in windows],
+                                        by_unit=by_unit)
+        plans = await plan_counts(self._pool, scope, windows, by_unit=by_unit)
+        return surveys, plans
+
+    async def flat(
+        self, scope: Scope, windows: list[PeriodWindow], key: str | None, *, by_unit: bool = False
+    ) -> dict[tuple[str, date], dict[str, IndicatorValue]]:
+        """Every flat indicator value (dossiers, plans, surveys; PAR for ``par.*`` keys) per (unit, period)."""
+        data = await self.evaluate(scope, windows, by_unit=by_unit)
+        surveys, plans = await self.extras(scope, windows, by_unit=by_unit)
+        out: dict[tuple[str, date], dict[str, IndicatorValue]] = {}
+        for k in set(data) | set(surveys) | set(plans):
+            sums, opened = data.get(k, ({}, OpenCounts()))
+            values = dict(compute(list(SPECS), sums, opened))
+            values.update(plan_values(plans.get(k, {})))
+            values.update(survey_values(self._aggregators, survey_blocks(self._aggregators, surveys.get(k, {}))))
+            out[k] = values
+        if key is not None and key.startswith("par."):
+            for w in windows:
+                for unit, values in out.items():
+                    if unit[1] == w.start:
+                        values.update(await self._par_values(unit[0], w.start.year))
+        return out
+
+    async def _par_values(self, unitcode: str, year: int) -> dict[str, IndicatorValue]:
+        par, reason = await self.unit_par(unitcode, year)
+        return _par_flat(par, reason)
+
+    def _tree(self, province: str, year: int) -> ParTree | None:
+        return self._par_trees.get((province, year))
+
+    async def province_par(self, province: str, year: int) -> tuple[ParTree, dict[str, ParResult]] | None:
+        """The PAR Index of every current commune of a province for a year (None: no tree configured)."""
+        tree = self._tree(province, year)
+        if tree is None:
+            return None
+        w = make_window(PeriodKind.YEAR, date(year, 1, 1), self._clock())
+        scope = Scope("provincecode", province)
+        flat = await self.flat(scope, [w], None, by_unit=True)
+        assessed = await par_assessments(self._pool, scope, tree.criteria_set_id, year, by_unit=True)
+        empty = dict(compute(list(SPECS), {}, OpenCounts()))
+        empty.update(plan_values({}))
+        empty.update(survey_values(self._aggregators, []))
+        results = {}
+        for unit in self._units().communes_of(province):
+            values = flat.get((unit.code, w.start), empty)
+            metrics = {name: Metric(values[key].value, values[key].detail or (values[key].na_reason or ""))
+                       for name, key in METRICS.items() if key in values}
+            results[unit.code] = score_par(tree, metrics, assessed.get(unit.code, {}))
+        return tree, results
+
+    async def unit_par(self, unitcode: str, year: int) -> tuple[ParOut | None, str | None]:
+        """The PAR Index of a commune and its rank in the province, or why there is none."""
+        if len(unitcode) != 5:
+            return None, "the PAR Index is per commune: see /provinces/{code}/communes?indicator=par.percent"
+        commune = self._units().commune(unitcode)
+        if commune is None:
+            return None, f"{unitcode} is not a current commune"
+        found = await self.province_par(commune.province_code, year)
+        if found is None:
+            return None, f"no PAR criteria tree configured for province {commune.province_code} and {year}"
+        tree, results = found
+        ranks = rank({u: r.percent for u, r in results.items()})
+        result = results[unitcode]
+        return _par_out(tree, result, ranks[unitcode], sum(r is not None for r in ranks.values())), None
+
+    async def targets(self, unitcode: str) -> Targets:
+        """Every target set for the unit against the actual of its indicator and period."""
+        now = self._clock()
+        out = []
+        for t in await plan_targets(self._pool, unitcode):
+            mapping = mapping_for(self._targets.mappings, t["indicator_key"])
+            kind = period_of(t["period_start"], t["period_end"])
+            actual: float | None = None
+            reason: str | None = None
+            detail = mapping.reason
+            final = make_window(kind or PeriodKind.YEAR, t["period_start"], now).cut < now if kind else False
+            if mapping.indicator is None:
+                reason = "not_computed"
+            elif kind is None:
+                reason, detail = "not_applicable", "the target's period is not a calendar month, quarter or year"
+            else:
+                w = make_window(kind, t["period_start"], now)
+                values = (await self.flat(scope_of(unitcode), [w], mapping.indicator)).get((unitcode, w.start))
+                value = values.get(mapping.indicator) if values else None
+                if value is None:
+                    reason, detail = "empty_denominator", f"no data for {mapping.indicator} in this period"
+                elif value.value is None:
+                    reason = value.na_reason.value if value.na_reason else "not_computed"
+                    detail = f"{mapping.indicator}: {value.detail}"
+                else:
+                    actual = round(value.value * mapping.scale, 4)
+            verdict = compare(actual, t["comparison"], t["target_value"])
+            out.append(TargetOut(
+                target_id=t["target_id"], plan_id=t["plan_id"], plan_indicator=t["indicator_key"],
+                description=t["description"], comparison=t["comparison"], target_value=t["target_value"],
+                unit_of_measure=t["unit_of_measure"], period_start=t["period_start"], period_end=t["period_end"],
+                scoring_indicator=mapping.indicator, actual=actual, met=verdict.met, final=final, gap=verdict.gap,
+                na_reason=reason, detail=detail,
+            ))
+        return Targets(unitcode=unitcode, computed_at=now, targets=out)
+
+    async def papi(self, provincecode: str, year: int | None) -> PapiScores:
+        """The imported official PAPI scores of a province."""
+        rows = await read_papi(self._pool, provincecode, year)
+        return PapiScores(province_code=provincecode, label="PAPI (official, imported; UNDP/CECODES)",
+                          scores=[PapiScore(**{k: r[k] for k in PapiScore.model_fields}) for r in rows])
 
     async def table(
         self, *, provincecode: str, indicator: str, period: PeriodKind, start: date, version: str | None, order: str
@@ -315,12 +583,18 @@ class IndicatorQueries:
         if not communes:
             raise HTTPException(404, f"no current province {provincecode!r}")
         w = make_window(period, period_start(period, start), self._clock())
-        data = await self.evaluate(Scope("provincecode", provincecode), [w], by_unit=True)
         rows = []
-        for unit in communes:
-            sums, opened = data.get((unit.code, w.start), ({}, OpenCounts()))
-            values = compute(list(SPECS), sums, opened)
-            rows.append((unit, *_pick(indicator, values, d766_score(cfg, values))))
+        if indicator in self._extra_keys:
+            extra = await self._extra_table(provincecode, indicator, w)
+            for unit in communes:
+                v = extra.get(unit.code)
+                rows.append((unit, *(_pick_value(v) if v else (None, None, None, "empty_denominator"))))
+        else:
+            data = await self.evaluate(Scope("provincecode", provincecode), [w], by_unit=True)
+            for unit in communes:
+                sums, opened = data.get((unit.code, w.start), ({}, OpenCounts()))
+                values = compute(list(SPECS), sums, opened)
+                rows.append((unit, *_pick(indicator, values, d766_score(cfg, values))))
         sign = -1 if order == "desc" else 1
         rows.sort(key=lambda r: (r[1] is None, sign * (r[1] or 0.0), r[0].code))
         ranked: list[RankedRow] = []
@@ -333,6 +607,17 @@ class IndicatorQueries:
         return ProvinceTable(provincecode=provincecode, indicator=indicator, config=cfg.version, period_kind=period,
                              period_start=w.start, period_end=w.end, rows=ranked)
 
+    async def _extra_table(self, provincecode: str, indicator: str, w: PeriodWindow) -> dict[str, IndicatorValue]:
+        if indicator.startswith("par."):
+            found = await self.province_par(provincecode, w.start.year)
+            if found is None:
+                return {}
+            _, results = found
+            ranks = rank({u: r.percent for u, r in results.items()})
+            return {u: _par_flat_result(r, ranks[u])[indicator] for u, r in results.items()}
+        flat = await self.flat(Scope("provincecode", provincecode), [w], indicator, by_unit=True)
+        return {u: values[indicator] for (u, start), values in flat.items() if start == w.start and indicator in values}
+
     async def series(
         self, *, unitcode: str, indicator: str, period: PeriodKind, since: date, until: date, version: str | None
     ) -> Series:
@@ -344,12 +629,20 @@ class IndicatorQueries:
             raise HTTPException(422, f"give 1 to {_MAX_PERIODS} periods (from <= to)")
         now = self._clock()
         windows = [make_window(period, s, now) for s in starts]
-        data = await self.evaluate(scope_of(unitcode), windows)
+        extra = indicator in self._extra_keys
+        data = await self.evaluate(scope_of(unitcode), windows) if not extra else {}
+        flat = await self.flat(scope_of(unitcode), windows, indicator) if extra else {}
         points = []
         for w in windows:
-            sums, opened = data.get((unitcode, w.start), ({}, OpenCounts()))
-            values = compute(list(SPECS), sums, opened)
-            value, num, den, reason = _pick(indicator, values, d766_score(cfg, values))
+            if extra:
+                v = flat.get((unitcode, w.start), {}).get(indicator)
+                if v is None and indicator.startswith("par."):
+                    v = (await self._par_values(unitcode, w.start.year)).get(indicator)
+                value, num, den, reason = _pick_value(v) if v else (None, None, None, "empty_denominator")
+            else:
+                sums, opened = data.get((unitcode, w.start), ({}, OpenCounts()))
+                values = compute(list(SPECS), sums, opened)
+                value, num, den, reason = _pick(indicator, values, d766_score(cfg, values))
             points.append(SeriesPoint(period_start=w.start, period_end=w.end, value=value, numerator=num,
                                       denominator=den, na_reason=reason))
         return Series(unitcode=unitcode, indicator=indicator, config=cfg.version, period_kind=period, points=points)
@@ -440,6 +733,16 @@ def indicator_router(queries: IndicatorQueries) -> APIRouter:
             version=config,
         )
 
+    @router.get("/units/{unitcode}/targets", summary="Every plan target of a unit against its actual")
+    async def unit_targets(*, unitcode: UnitCode) -> Targets:
+        return await queries.targets(unitcode)
+
+    @router.get("/provinces/{provincecode}/papi", summary="Official PAPI scores of a province (imported)")
+    async def papi_scores(
+        *, provincecode: ProvinceCode, year: Annotated[int | None, Query(ge=2000, le=2100)] = None
+    ) -> PapiScores:
+        return await queries.papi(provincecode, year)
+
     return router
 
 
@@ -452,3 +755,68 @@ def _explained(row: Mapping[str, object]) -> ExplainedDossier:
         **{k: state.get(k) for k in ("ma_tthc", "channel", "received_at", "due_at", "resolved_at", "final_status",
                                      "report06_class", "on_time_766", "overdue_due_at")},
     )
+
+
+PAR_KEYS = ("par.total", "par.percent", "par.self_total", "par.rank")
+_PAR_SOURCE = "DOMAIN §6.2: the province's criteria tree (configuration)"
+
+
+def _pick_value(v: IndicatorValue) -> tuple[float | None, float | None, float | None, str | None]:
+    return v.value, v.numerator, v.denominator, v.na_reason.value if v.na_reason else None
+
+
+def _par_flat_result(result: ParResult | None, position: int | None, reason: str = "") -> dict[str, IndicatorValue]:
+    def v(key: str, name: str, value: float | None, num: float | None, den: float | None) -> IndicatorValue:
+        na = None if value is not None else NaReason.NOT_COMPUTED
+        detail = "" if value is not None else (reason or (result.detail if result else ""))
+        kind = Kind.RATIO if key == "par.percent" else Kind.COUNT
+        return IndicatorValue(key, name, kind, num, den, value, na, detail, _PAR_SOURCE)
+
+    r = result
+    return {
+        "par.total": v("par.total", "Chỉ số CCHC (điểm)", r.total if r else None, r.total if r else None,
+                       r.max_points if r else None),
+        "par.percent": v("par.percent", "Chỉ số CCHC (% điểm tối đa)", r.percent if r else None,
+                         r.total if r else None, r.max_points if r else None),
+        "par.self_total": v("par.self_total", "Điểm tự đánh giá", r.self_total if r else None,
+                            r.self_total if r else None, r.max_points if r else None),
+        "par.rank": v("par.rank", "Thứ hạng trong tỉnh", float(position) if position else None, None, None),
+    }
+
+
+def _par_flat(par: ParOut | None, reason: str | None) -> dict[str, IndicatorValue]:
+    if par is None:
+        return _par_flat_result(None, None, reason or "")
+    result = ParResult(par.criteria_set_id, par.year, par.total, par.self_total, par.max_points,
+                       par.points_available, par.percent, par.classification, par.detail, ())
+    return _par_flat_result(result, par.rank)
+
+
+def _node_out(n: NodeScore) -> ParNodeOut:
+    return ParNodeOut(id=n.id, name=n.name, max=n.max, method=n.method, score=n.score, basis=n.basis,
+                      self_score=n.self_score, metric=n.metric, metric_value=n.metric_value, detail=n.detail,
+                      children=[_node_out(c) for c in n.children])
+
+
+def _par_out(tree: ParTree, r: ParResult, position: int | None, ranked: int) -> ParOut:
+    return ParOut(
+        criteria_set_id=tree.criteria_set_id, province=tree.province, year=tree.year, level=tree.level,
+        source_decision=tree.source_decision, points_note=tree.points_note, total=r.total, self_total=r.self_total,
+        max_points=r.max_points, points_available=r.points_available, percent=r.percent, classification=r.klass,
+        classes_source=tree.classes_source, rank=position, ranked=ranked, detail=r.detail,
+        areas=[_node_out(a) for a in r.areas],
+    )
+
+
+def _survey_out(v: SurveyValue) -> SurveyIndicatorOut:
+    return SurveyIndicatorOut(key=v.key, name=v.name, numerator=v.numerator, n=v.n, value=v.value, ci_low=v.ci_low,
+                              ci_high=v.ci_high, ci_method=v.ci_method, na_reason=v.na_reason, detail=v.detail,
+                              source=v.source)
+
+
+def _block_out(agg: Aggregator | None, ref: tuple[str, str], values: list[SurveyValue]) -> SurveyBlock:
+    if agg is None:
+        return SurveyBlock(instrument_id=ref[0], instrument_version=ref[1], kind="unconfigured",
+                           label="no aggregator configured for this instrument version: N/A", indicators=[])
+    return SurveyBlock(instrument_id=ref[0], instrument_version=ref[1], kind=agg.kind, label=agg.label,
+                       indicators=[_survey_out(v) for v in values])

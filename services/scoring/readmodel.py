@@ -17,9 +17,24 @@ import asyncpg
 
 from services.scoring.domain.activity import VN_TZ
 from services.scoring.domain.indicators import OpenCounts, OpenPart, Parts
+from services.scoring.domain.par import Assessment
 from services.scoring.domain.periods import PeriodKind, cutoff, period_end
 
-__all__ = ["PeriodWindow", "Scope", "count_explained", "counters", "explain", "open_counts", "scope_of", "window"]
+__all__ = [
+    "PeriodWindow",
+    "Scope",
+    "SurveyCounters",
+    "count_explained",
+    "counters",
+    "explain",
+    "open_counts",
+    "par_assessments",
+    "plan_counts",
+    "plan_targets",
+    "scope_of",
+    "survey_counters",
+    "window",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,5 +163,103 @@ async def explain(
         *_explain_args(scope, parts, w),
         limit,
         offset,
+    )
+    return [dict(r) for r in rows]
+
+
+# --- surveys and plans read models (SIPAS, PAPI-proxy, tasks, reports, PAR assessments, targets) ----------
+# They are kept per unit and province only: a legacy district (3 digits) has none (pre-2025 surveys and plans
+# were not recorded by district here), so the callers report N/A for it.
+
+SurveyCounters = dict[tuple[str, str], dict[str, float]]  # (instrument id, version) -> counters
+
+
+async def survey_counters(
+    pool: asyncpg.Pool, scope: Scope, kind: PeriodKind, starts: Sequence[date], *, by_unit: bool = False
+) -> dict[tuple[str, date], SurveyCounters]:
+    """Answer counters per (unit or scope, period start) and instrument version."""
+    if scope.column == "legacy_district":
+        return {}
+    unit = "unitcode" if by_unit else "$1::text"
+    rows = await pool.fetch(
+        f"""SELECT {unit} AS unit, period_start, instrument_id, instrument_version, counter, sum(value) AS value
+            FROM survey_counters WHERE {scope.column} = $1 AND period_kind = $2 AND period_start = ANY($3::date[])
+            GROUP BY 1, 2, 3, 4, 5""",
+        scope.value, kind.value, list(starts),
+    )
+    out: dict[tuple[str, date], SurveyCounters] = defaultdict(lambda: defaultdict(dict))
+    for r in rows:
+        out[(r["unit"], r["period_start"])][(r["instrument_id"], r["instrument_version"])][r["counter"]] = r["value"]
+    return out
+
+
+async def plan_counts(
+    pool: asyncpg.Pool, scope: Scope, windows: Sequence[PeriodWindow], *, by_unit: bool = False
+) -> dict[tuple[str, date], dict[str, float]]:
+    """Tasks and reports due in each window: due, done, done on time (rates: ``domain.programme``).
+
+    A task or report counts in the period its due date falls in, once the due date has passed at the window's
+    cut-off or once it is done; cancelled tasks and items without a due date do not count.
+    """
+    if scope.column == "legacy_district":
+        return {}
+    unit = "x.unitcode" if by_unit else "$1::text"
+    out: dict[tuple[str, date], dict[str, float]] = defaultdict(dict)
+    for table, name, done in (("plan_tasks", "tasks", "done_at"), ("plan_reports", "reports", "submitted_at")):
+        cancelled = "AND x.cancelled_at IS NULL" if table == "plan_tasks" else ""
+        rows = await pool.fetch(
+            f"""SELECT {unit} AS unit, p.start, count(*) AS due,
+                       count(*) FILTER (WHERE x.{done} IS NOT NULL) AS done,
+                       count(*) FILTER (WHERE x.on_time) AS on_time
+                FROM unnest($2::date[], $3::date[], $4::date[]) AS p(start, last, cut_day)
+                JOIN {table} x ON x.{scope.column} = $1 AND x.due_date BETWEEN p.start AND p.last
+                     AND (x.due_date < p.cut_day OR x.{done} IS NOT NULL) {cancelled}
+                GROUP BY 1, 2""",
+            scope.value, [w.start for w in windows], [w.end for w in windows],
+            [w.cut.astimezone(VN_TZ).date() for w in windows],
+        )
+        for r in rows:
+            counts = out[(r["unit"], r["start"])]
+            counts[f"{name}.due"], counts[f"{name}.done"], counts[f"{name}.on_time"] = r["due"], r["done"], r["on_time"]
+    return out
+
+
+async def par_assessments(
+    pool: asyncpg.Pool, scope: Scope, criteria_set_id: str, year: int, *, by_unit: bool = False
+) -> dict[str, dict[str, Assessment]]:
+    """The latest self-assessment and appraisal of every criterion, per unit (or the scope)."""
+    if scope.column == "legacy_district":
+        return {}
+    rows = await pool.fetch(
+        f"""SELECT unitcode, criterion_id, kind, score, max_score, zeroed_reason, appraiser, at FROM par_assessments
+            WHERE {scope.column} = $1 AND criteria_set_id = $2 AND year = $3""",
+        scope.value, criteria_set_id, year,
+    )
+    parts: dict[str, dict[str, dict[str, Any]]] = defaultdict(lambda: defaultdict(dict))
+    for r in rows:
+        unit = r["unitcode"] if by_unit else scope.value
+        parts[unit][r["criterion_id"]][r["kind"]] = r
+    out: dict[str, dict[str, Assessment]] = {}
+    for unit, criteria in parts.items():
+        out[unit] = {}
+        for criterion, kinds in criteria.items():
+            own, appraisal = kinds.get("self"), kinds.get("appraisal")
+            out[unit][criterion] = Assessment(
+                self_score=own["score"] if own else None, self_max=own["max_score"] if own else None,
+                appraised_score=appraisal["score"] if appraisal else None,
+                appraised_max=appraisal["max_score"] if appraisal else None,
+                zeroed_reason=appraisal["zeroed_reason"] if appraisal else None,
+                appraiser=appraisal["appraiser"] if appraisal else None,
+                appraised_at=appraisal["at"] if appraisal else None,
+            )
+    return out
+
+
+async def plan_targets(pool: asyncpg.Pool, unitcode: str) -> list[dict[str, Any]]:
+    """Every target set for a unit, by period then id."""
+    rows = await pool.fetch(
+        """SELECT target_id, plan_id, indicator_key, comparison, target_value, unit_of_measure, period_start,
+                  period_end, description FROM plan_targets WHERE unitcode = $1 ORDER BY period_start, target_id""",
+        unitcode,
     )
     return [dict(r) for r in rows]
