@@ -199,7 +199,8 @@ async def plan_counts(
     """Tasks and reports due in each window: due, done, done on time (rates: ``domain.programme``).
 
     A task or report counts in the period its due date falls in, once the due date has passed at the window's
-    cut-off or once it is done; cancelled tasks and items without a due date do not count.
+    cut-off or once it is done by then (facts after the cut-off are not seen); cancelled tasks and items without
+    a due date do not count.
     """
     if scope.column == "legacy_district":
         return {}
@@ -209,14 +210,14 @@ async def plan_counts(
         cancelled = "AND x.cancelled_at IS NULL" if table == "plan_tasks" else ""
         rows = await pool.fetch(
             f"""SELECT {unit} AS unit, p.start, count(*) AS due,
-                       count(*) FILTER (WHERE x.{done} IS NOT NULL) AS done,
-                       count(*) FILTER (WHERE x.on_time) AS on_time
-                FROM unnest($2::date[], $3::date[], $4::date[]) AS p(start, last, cut_day)
+                       count(*) FILTER (WHERE x.{done} < p.cut) AS done,
+                       count(*) FILTER (WHERE x.on_time AND x.{done} < p.cut) AS on_time
+                FROM unnest($2::date[], $3::date[], $4::date[], $5::timestamptz[]) AS p(start, last, cut_day, cut)
                 JOIN {table} x ON x.{scope.column} = $1 AND x.due_date BETWEEN p.start AND p.last
-                     AND (x.due_date < p.cut_day OR x.{done} IS NOT NULL) {cancelled}
+                     AND (x.due_date < p.cut_day OR x.{done} < p.cut) {cancelled}
                 GROUP BY 1, 2""",
             scope.value, [w.start for w in windows], [w.end for w in windows],
-            [w.cut.astimezone(VN_TZ).date() for w in windows],
+            [w.cut.astimezone(VN_TZ).date() for w in windows], [w.cut for w in windows],
         )
         for r in rows:
             counts = out[(r["unit"], r["start"])]
