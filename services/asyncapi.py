@@ -6,12 +6,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from contracts import dossiers, plans, surveys
-from contracts.topics import DOSSIERS_EVENTS, DOSSIERS_INBOUND, PLANS_EVENTS, SURVEYS_EVENTS
+from contracts import dossiers, plans, scoring, surveys
+from contracts.topics import (
+    DOSSIERS_EVENTS,
+    DOSSIERS_INBOUND,
+    PLANS_EVENTS,
+    SCORING_INDICATORS,
+    SURVEYS_EVENTS,
+    SURVEYS_INBOUND,
+)
 from eventkit.asyncapi import Channel, build_asyncapi, render
 from eventkit.service import chiso_version
 from services.dossiers.app import INBOX
 from services.scoring.projections import UnitActivityProjection
+from services.surveys.inbox import INBOX as SURVEYS_INBOX
 
 __all__ = ["DOCUMENTS", "check_asyncapi", "write_asyncapi"]
 
@@ -44,7 +52,17 @@ def _surveys() -> dict[str, Any]:
         service="surveys",
         version=chiso_version(),
         description="Citizen survey responses (SIPAS and questionnaires) as events.",
-        receives=[],
+        receives=[
+            Channel(
+                SURVEYS_INBOUND,
+                "surveys-inbound",
+                "Survey responses from partner survey systems, validated against the instrument version named in "
+                "the payload; key = ce_subject = the response's stream id. At most one response per dossier. "
+                "Refused responses go to vn.cchc.deadletters.surveys.inbound with the reason.",
+                surveys.EVENTS,
+                group_id=f"chiso.{SURVEYS_INBOX}",
+            )
+        ],
         sends=[Channel(SURVEYS_EVENTS, "surveys-events", "Canonical survey events", surveys.EVENTS)],
     )
 
@@ -63,17 +81,34 @@ def _scoring() -> dict[str, Any]:
     return build_asyncapi(
         service="scoring",
         version=chiso_version(),
-        description="Projects the canonical events of all services into per-commune read models.",
+        description="Projects the canonical events of all services into per-commune indicators and publishes "
+        "an `indicator updated` event whenever an indicator of a commune or province changes.",
         receives=[
-            Channel(topic, f"scoring-{topic.split('.')[2]}", f"Read by the {UnitActivityProjection.name} projection",
-                    payloads, group_id=f"chiso.{UnitActivityProjection.name}")
+            Channel(
+                topic,
+                f"scoring-{topic.split('.')[2]}",
+                "Read by the scoring projections (one consumer group each)",
+                payloads,
+                group_id=f"chiso.{UnitActivityProjection.name}",
+            )
             for topic, payloads in (
                 (DOSSIERS_EVENTS, dossiers.EVENTS),
                 (SURVEYS_EVENTS, surveys.EVENTS),
                 (PLANS_EVENTS, plans.EVENTS),
             )
         ],
-        sends=[],
+        sends=[
+            Channel(
+                SCORING_INDICATORS,
+                "scoring-indicators",
+                "`indicator updated` for district and commune systems: one event per changed (unit, period, "
+                "indicator), coalesced every SCORING_PUBLISH_INTERVAL_MS, only when the value changed. Key = "
+                "ce_subject = the unit code. Filter without parsing the value: `ce_provincecode` for a province "
+                "or district system, `ce_unitcode` (exact code, or a prefix) for a commune; consume with "
+                "isolation.level=read_committed. Example: examples/subscriber.py.",
+                scoring.EVENTS,
+            )
+        ],
     )
 
 
