@@ -23,8 +23,8 @@ from infra.cli import app as infra_app
 from services.dossiers.cli import app as dossiers_app
 from services.dossiers.cli import due_date
 from services.plans.cli import app as plans_app
-from services.scoring.papi_cli import app as papi_app
 from services.scoring.cli import app as scoring_app
+from services.scoring.papi_cli import app as papi_app
 from services.simulator.cli import simulate
 from services.surveys.cli import app as surveys_app
 
