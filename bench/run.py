@@ -121,8 +121,12 @@ async def _raw_getmany(bootstrap: str, topic: str, n: int) -> float:
     # the same consumer settings as ProjectionRunner (read_committed: a partner's transactional producer
     # must never make aborted records count), so the ratio measures the runner, not a config difference
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=f"bench-raw-{uuid.uuid4().hex[:6]}",
-        enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=5000,
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=f"bench-raw-{uuid.uuid4().hex[:6]}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_records=5000,
         isolation_level="read_committed",
     )
     await consumer.start()
@@ -172,8 +176,13 @@ async def _runner(url: str, bootstrap: str, topic: str, n: int, *, dedupe: bool,
     producer = build_producer(kafka, "bench-dlq")
     await producer.start()
     runner = _TimedRunner(
-        n, projection=view, pool=pool, kafka=kafka, registry=sample_registry(),
-        dead_letters=DeadLetterPublisher(producer, "bench"), group_id=f"bench-{uuid.uuid4().hex[:6]}",
+        n,
+        projection=view,
+        pool=pool,
+        kafka=kafka,
+        registry=sample_registry(),
+        dead_letters=DeadLetterPublisher(producer, "bench"),
+        group_id=f"bench-{uuid.uuid4().hex[:6]}",
         max_records=5000,
     )
     await runner.start()

@@ -213,9 +213,7 @@ def read_headers(headers: Iterable[tuple[str, bytes]] | None) -> CloudEventHeade
     return CloudEventHeaders.from_attributes(decode_attributes(h.items()))
 
 
-def decode_data(
-    attributes: Attributes | CloudEventHeaders, value: bytes | None, registry: Registry
-) -> EventPayload:
+def decode_data(attributes: Attributes | CloudEventHeaders, value: bytes | None, registry: Registry) -> EventPayload:
     """Validate a record's value against the schema its attributes name (upcasting old versions)."""
     if value is None:
         msg = "record has no value (tombstone) but an event needs data"

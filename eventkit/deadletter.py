@@ -105,7 +105,10 @@ async def read_dead_letters(bootstrap_servers: str, consumer: str, *, limit: int
     topic = dead_letter_topic(consumer)
     # no group (nothing committed, nobody else affected); aiokafka then assigns every partition
     reader = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap_servers, enable_auto_commit=False, group_id=None,
+        topic,
+        bootstrap_servers=bootstrap_servers,
+        enable_auto_commit=False,
+        group_id=None,
         auto_offset_reset="earliest",
     )
     await reader.start()

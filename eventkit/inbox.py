@@ -51,9 +51,7 @@ class Inbox(Projection):
                 continue
             for append in decision:
                 try:
-                    await self._store.append(
-                        append.stream_id, append.expected_version, append.events, connection=conn
-                    )
+                    await self._store.append(append.stream_id, append.expected_version, append.events, connection=conn)
                 except DuplicateEventError:
                     # the same fact arrived under another record (a partner re-sent it): already stored
                     continue

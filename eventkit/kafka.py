@@ -9,9 +9,7 @@ from eventkit.settings import KafkaSettings
 __all__ = ["build_producer"]
 
 
-def build_producer(
-    settings: KafkaSettings, client_id: str, *, transactional_id: str | None = None
-) -> AIOKafkaProducer:
+def build_producer(settings: KafkaSettings, client_id: str, *, transactional_id: str | None = None) -> AIOKafkaProducer:
     """An idempotent producer with ``acks=all``: no duplicates from its own retries, order kept per partition.
 
     aiokafka keeps one in-flight batch per partition and, with idempotence on, never expires a batch, so a

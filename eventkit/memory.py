@@ -30,9 +30,7 @@ class InMemoryEventStore:
         self._lock = asyncio.Lock()
         self._commit_groups = 0
 
-    async def append(
-        self, stream_id: str, expected_version: int | None, events: Sequence[Envelope]
-    ) -> AppendResult:
+    async def append(self, stream_id: str, expected_version: int | None, events: Sequence[Envelope]) -> AppendResult:
         """See :meth:`eventkit.store.EventStore.append`."""
         check_subjects(stream_id, events)
         async with self._lock:

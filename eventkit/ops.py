@@ -38,9 +38,7 @@ def kafka_check(producer: AIOKafkaProducer) -> Check:
     return check
 
 
-def ops_router(
-    *, service: str, version: str, checks: Mapping[str, Check], registry: CollectorRegistry
-) -> APIRouter:
+def ops_router(*, service: str, version: str, checks: Mapping[str, Check], registry: CollectorRegistry) -> APIRouter:
     """Liveness (the process answers), readiness (its dependencies answer) and Prometheus metrics."""
     router = APIRouter(tags=["operations"])
 

@@ -68,8 +68,9 @@ async def apply_migrations(pool: asyncpg.Pool, component: str, migrations: Seque
                    applied_at timestamptz NOT NULL DEFAULT now(),
                    PRIMARY KEY (component, name))"""
         )
-        done = {r["name"] for r in await conn.fetch(
-            "SELECT name FROM schema_migrations WHERE component = $1", component)}
+        done = {
+            r["name"] for r in await conn.fetch("SELECT name FROM schema_migrations WHERE component = $1", component)
+        }
         for migration in migrations:
             if migration.name in done:
                 continue

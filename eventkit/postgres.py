@@ -302,9 +302,7 @@ class PostgresEventStore:
         rows = await self._pool.fetch(_READ_ALL, start.commit_group, start.position, limit)
         return [row_to_stored_event(r, self._registry) for r in rows]
 
-    async def read_all_raw(
-        self, conn: Connection, after: Checkpoint, limit: int
-    ) -> list[asyncpg.Record]:
+    async def read_all_raw(self, conn: Connection, after: Checkpoint, limit: int) -> list[asyncpg.Record]:
         """Like :meth:`read_all` but rows as stored, for the relay's hot path (no payload validation)."""
         return list(await conn.fetch(_READ_ALL, after.commit_group, after.position, limit))
 

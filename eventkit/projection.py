@@ -92,9 +92,7 @@ class ConsumedEvent:
 
     __slots__ = ("_data", "_registry", "attributes", "record")
 
-    def __init__(
-        self, record: ConsumerRecord[bytes, bytes], attributes: CloudEventHeaders, registry: Registry
-    ) -> None:
+    def __init__(self, record: ConsumerRecord[bytes, bytes], attributes: CloudEventHeaders, registry: Registry) -> None:
         self.record = record
         self.attributes = attributes
         self._registry = registry
@@ -397,13 +395,17 @@ class ProjectionRunner:
             """INSERT INTO projection_offsets (projection, topic, partition, next_offset)
                SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS x(t, p)
                ON CONFLICT DO NOTHING""",
-            self.name, topics, partitions,
+            self.name,
+            topics,
+            partitions,
         )
         rows = await conn.fetch(
             """SELECT o.topic, o.partition, o.next_offset FROM projection_offsets o
                JOIN unnest($2::text[], $3::int[]) AS x(t, p) ON o.topic = x.t AND o.partition = x.p
                WHERE o.projection = $1 ORDER BY o.topic, o.partition FOR UPDATE OF o""",
-            self.name, topics, partitions,
+            self.name,
+            topics,
+            partitions,
         )
         return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
 
@@ -412,7 +414,8 @@ class ProjectionRunner:
             """INSERT INTO projection_processed (projection, event_id)
                SELECT $1, id FROM unnest($2::uuid[]) AS x(id)
                ON CONFLICT DO NOTHING RETURNING event_id""",
-            self.name, [e.attributes.id for e in events],
+            self.name,
+            [e.attributes.id for e in events],
         )
         new = {str(r["event_id"]) for r in rows}
         first: list[ConsumedEvent] = []
@@ -437,8 +440,13 @@ class ProjectionRunner:
         with bind_message_context(topic=record.topic, partition=record.partition, offset=record.offset):
             _log.warning("dead-lettering record", projection=self.name, reason=reason)
         await self._dead_letters.publish(
-            reason=reason, topic=record.topic, partition=record.partition, offset=record.offset,
-            key=record.key, value=record.value, headers=list(record.headers or ()),
+            reason=reason,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            key=record.key,
+            value=record.value,
+            headers=list(record.headers or ()),
         )
         if self._metrics:
             self._metrics.dead_letters.labels(self.name).inc()

@@ -87,7 +87,9 @@ def record_headers(row: asyncpg.Record) -> list[tuple[str, bytes]]:
 async def read_progress(bootstrap_servers: str, relay: str, *, progress_topic: str = RELAY_PROGRESS) -> Checkpoint:
     """The last checkpoint ``relay`` committed to the progress topic (committed transactions only)."""
     reader = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False,
+        bootstrap_servers=bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
         isolation_level="read_committed",
     )
     await reader.start()

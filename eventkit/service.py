@@ -209,7 +209,5 @@ async def _provision(settings: ServiceSettings, dead_letter_consumers: Sequence[
     from infra.topics import TopicSpec, provision_topics, topic_spec  # noqa: PLC0415 - only local runs provision
 
     specs = [topic_spec(t) for t in TOPICS]
-    specs += [
-        TopicSpec(name=dead_letter_topic(c), partitions=1, retention_ms=None) for c in dead_letter_consumers
-    ]
+    specs += [TopicSpec(name=dead_letter_topic(c), partitions=1, retention_ms=None) for c in dead_letter_consumers]
     await provision_topics(settings.kafka.bootstrap_servers, specs)

@@ -79,9 +79,7 @@ class DuplicateEventError(Exception):
 class EventStore(Protocol):
     """What services need from an event store."""
 
-    async def append(
-        self, stream_id: str, expected_version: int | None, events: Sequence[Envelope]
-    ) -> AppendResult:
+    async def append(self, stream_id: str, expected_version: int | None, events: Sequence[Envelope]) -> AppendResult:
         """Append ``events`` to ``stream_id`` atomically.
 
         ``expected_version``: the version the caller decided on (``NO_STREAM`` for a new stream), or

@@ -27,7 +27,11 @@ async def read_topic(
     """All records of ``topic`` (every partition, from the beginning), waiting for ``expect`` of them."""
     # no group: aiokafka assigns every partition of the topic, starting at the earliest offset
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest",
+        topic,
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        group_id=None,
+        auto_offset_reset="earliest",
         isolation_level="read_committed",  # as every chiso consumer reads: aborted transactions stay invisible
     )
     await consumer.start()

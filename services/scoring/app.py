@@ -44,8 +44,12 @@ def _utc_now() -> datetime:
 
 def scoring_projections(on_change: ChangeHook | None = None) -> list[Projection]:
     """Every projection of the service: what it runs, and what ``chiso scoring rebuild`` replays."""
-    return [UnitActivityProjection(), DossierIndicatorsProjection(legacy_district_of, on_change),
-            SurveyIndicatorsProjection(), PlansIndicatorsProjection()]
+    return [
+        UnitActivityProjection(),
+        DossierIndicatorsProjection(legacy_district_of, on_change),
+        SurveyIndicatorsProjection(),
+        PlansIndicatorsProjection(),
+    ]
 
 
 def build_app(settings: ScoringSettings | None = None, shell: ServiceSettings | None = None) -> FastAPI:
@@ -81,8 +85,9 @@ def build_app(settings: ScoringSettings | None = None, shell: ServiceSettings | 
             indicator_router(IndicatorQueries(runtime.pool, configs, own.d766_default, UnitRegistry.load)),
         ]
         store, relay = store_and_relay(runtime)
-        publisher = IndicatorPublisher(pool=runtime.pool, store=store, ruleset_version=own.d766_default,
-                                       interval_s=own.publish_interval_ms / 1000)
+        publisher = IndicatorPublisher(
+            pool=runtime.pool, store=store, ruleset_version=own.d766_default, interval_s=own.publish_interval_ms / 1000
+        )
         return [*runners, publisher, relay], routers
 
     return service_app(

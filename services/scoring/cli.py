@@ -15,8 +15,9 @@ if TYPE_CHECKING:
 
 __all__ = ["app"]
 
-app = typer.Typer(help="The scoring service: rebuild its read models from Kafka, verify the live ones.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="The scoring service: rebuild its read models from Kafka, verify the live ones.", no_args_is_help=True
+)
 
 
 def _run(*, swap: bool, batch: int) -> RebuildReport:
@@ -31,8 +32,7 @@ def _run(*, swap: bool, batch: int) -> RebuildReport:
     from services.scoring.rebuild import rebuild  # noqa: PLC0415
     from services.scoring.settings import ScoringSettings  # noqa: PLC0415
 
-    columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TextColumn("events"),
-               TimeRemainingColumn())
+    columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TextColumn("events"), TimeRemainingColumn())
     with Progress(*columns, console=Console(stderr=True)) as progress:
         task = progress.add_task("replay", total=None)
 
@@ -61,8 +61,7 @@ def _print(report: RebuildReport, title: str) -> None:
     for column in ("table", "live rows", "rebuilt rows", "differing keys", "examples"):
         table.add_column(column)
     for t in report.tables:
-        table.add_row(t.table, str(t.live_rows), str(t.rebuilt_rows), str(t.differing_keys),
-                      "\n".join(t.examples[:5]))
+        table.add_row(t.table, str(t.live_rows), str(t.rebuilt_rows), str(t.differing_keys), "\n".join(t.examples[:5]))
     console = Console()
     console.print(table)
     console.print(f"{report.events} events replayed in {report.seconds:.1f} s; {report.differences} differing keys")

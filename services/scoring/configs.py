@@ -14,7 +14,12 @@ from services.scoring.domain.surveys import Aggregator
 from services.scoring.domain.targets import TargetMap
 
 __all__ = [
-    "DEFAULT_VERSION", "SHIPPED_DIR", "load_aggregators", "load_configs", "load_par_trees", "load_target_map",
+    "DEFAULT_VERSION",
+    "SHIPPED_DIR",
+    "load_aggregators",
+    "load_configs",
+    "load_par_trees",
+    "load_target_map",
 ]
 
 #: the shipped configurations: the 2026 DVCQG table (default) and the older TD allocation

@@ -355,21 +355,34 @@ def _out(v: IndicatorValue, scored: ScoredIndicator | None = None) -> IndicatorO
 
 def _group_out(g: GroupScore) -> GroupOut:
     return GroupOut(
-        key=g.key, dvcqg_key=g.dvcqg_key, name=g.name, max_points=g.max_points, points=g.points,
-        points_available=g.points_available, max_available=g.max_available, detail=g.detail,
+        key=g.key,
+        dvcqg_key=g.dvcqg_key,
+        name=g.name,
+        max_points=g.max_points,
+        points=g.points,
+        points_available=g.points_available,
+        max_available=g.max_available,
+        detail=g.detail,
         indicators=[_out(s.value, s) for s in g.indicators],
     )
 
 
 def _d766_out(score: D766Score, config: D766Config) -> D766Out:
-    return D766Out(version=score.version, name=config.name, total=score.total, max_points=score.max_points,
-                   band=score.band, bands_source=config.bands_source, detail=score.detail,
-                   groups=[_group_out(g) for g in score.groups])
+    return D766Out(
+        version=score.version,
+        name=config.name,
+        total=score.total,
+        max_points=score.max_points,
+        band=score.band,
+        bands_source=config.bands_source,
+        detail=score.detail,
+        groups=[_group_out(g) for g in score.groups],
+    )
 
 
-def _pick(key: str, values: Mapping[str, IndicatorValue], score: D766Score) -> tuple[
-    float | None, float | None, float | None, str | None
-]:
+def _pick(
+    key: str, values: Mapping[str, IndicatorValue], score: D766Score
+) -> tuple[float | None, float | None, float | None, str | None]:
     """(value, numerator, denominator, na_reason) of any rankable key: an indicator, a 766 group or the total."""
     if key == "d766.total":
         return score.total, None, None, None if score.total is not None else "not_computed"
@@ -464,8 +477,7 @@ class IndicatorQueries:
         self, scope: Scope, windows: list[PeriodWindow], *, by_unit: bool = False
     ) -> tuple[dict[tuple[str, date], SurveyCounters], dict[tuple[str, date], dict[str, float]]]:
         """Survey counters and plan counts per (unit or scope, period)."""
-        surveys = await survey_counters(self._pool, scope, windows[0].kind, [w.start for w in windows],
-                                        by_unit=by_unit)
+        surveys = await survey_counters(self._pool, scope, windows[0].kind, [w.start for w in windows], by_unit=by_unit)
         plans = await plan_counts(self._pool, scope, windows, by_unit=by_unit)
         return surveys, plans
 
@@ -511,8 +523,11 @@ class IndicatorQueries:
         results = {}
         for unit in self._units().communes_of(province):
             values = flat.get((unit.code, w.start), empty)
-            metrics = {name: Metric(values[key].value, values[key].detail or (values[key].na_reason or ""))
-                       for name, key in METRICS.items() if key in values}
+            metrics = {
+                name: Metric(values[key].value, values[key].detail or (values[key].na_reason or ""))
+                for name, key in METRICS.items()
+                if key in values
+            }
             results[unit.code] = score_par(tree, metrics, assessed.get(unit.code, {}))
         return tree, results
 
@@ -558,20 +573,36 @@ class IndicatorQueries:
                 else:
                     actual = round(value.value * mapping.scale, 4)
             verdict = compare(actual, t["comparison"], t["target_value"])
-            out.append(TargetOut(
-                target_id=t["target_id"], plan_id=t["plan_id"], plan_indicator=t["indicator_key"],
-                description=t["description"], comparison=t["comparison"], target_value=t["target_value"],
-                unit_of_measure=t["unit_of_measure"], period_start=t["period_start"], period_end=t["period_end"],
-                scoring_indicator=mapping.indicator, actual=actual, met=verdict.met, final=final, gap=verdict.gap,
-                na_reason=reason, detail=detail,
-            ))
+            out.append(
+                TargetOut(
+                    target_id=t["target_id"],
+                    plan_id=t["plan_id"],
+                    plan_indicator=t["indicator_key"],
+                    description=t["description"],
+                    comparison=t["comparison"],
+                    target_value=t["target_value"],
+                    unit_of_measure=t["unit_of_measure"],
+                    period_start=t["period_start"],
+                    period_end=t["period_end"],
+                    scoring_indicator=mapping.indicator,
+                    actual=actual,
+                    met=verdict.met,
+                    final=final,
+                    gap=verdict.gap,
+                    na_reason=reason,
+                    detail=detail,
+                )
+            )
         return Targets(unitcode=unitcode, computed_at=now, targets=out)
 
     async def papi(self, provincecode: str, year: int | None) -> PapiScores:
         """The imported official PAPI scores of a province."""
         rows = await read_papi(self._pool, provincecode, year)
-        return PapiScores(province_code=provincecode, label="PAPI (official, imported; UNDP/CECODES)",
-                          scores=[PapiScore(**{k: r[k] for k in PapiScore.model_fields}) for r in rows])
+        return PapiScores(
+            province_code=provincecode,
+            label="PAPI (official, imported; UNDP/CECODES)",
+            scores=[PapiScore(**{k: r[k] for k in PapiScore.model_fields}) for r in rows],
+        )
 
     async def table(
         self, *, provincecode: str, indicator: str, period: PeriodKind, start: date, version: str | None, order: str
@@ -602,10 +633,26 @@ class IndicatorQueries:
         for position, (unit, value, num, den, reason) in enumerate(rows, 1):
             if value is not None and value != previous:
                 rank, previous = position, value  # ties share a rank (1, 2, 2, 4)
-            ranked.append(RankedRow(rank=rank if value is not None else None, unitcode=unit.code, name=unit.name,
-                                    value=value, numerator=num, denominator=den, na_reason=reason))
-        return ProvinceTable(provincecode=provincecode, indicator=indicator, config=cfg.version, period_kind=period,
-                             period_start=w.start, period_end=w.end, rows=ranked)
+            ranked.append(
+                RankedRow(
+                    rank=rank if value is not None else None,
+                    unitcode=unit.code,
+                    name=unit.name,
+                    value=value,
+                    numerator=num,
+                    denominator=den,
+                    na_reason=reason,
+                )
+            )
+        return ProvinceTable(
+            provincecode=provincecode,
+            indicator=indicator,
+            config=cfg.version,
+            period_kind=period,
+            period_start=w.start,
+            period_end=w.end,
+            rows=ranked,
+        )
 
     async def _extra_table(self, provincecode: str, indicator: str, w: PeriodWindow) -> dict[str, IndicatorValue]:
         if indicator.startswith("par."):
@@ -643,12 +690,28 @@ class IndicatorQueries:
                 sums, opened = data.get((unitcode, w.start), ({}, OpenCounts()))
                 values = compute(list(SPECS), sums, opened)
                 value, num, den, reason = _pick(indicator, values, d766_score(cfg, values))
-            points.append(SeriesPoint(period_start=w.start, period_end=w.end, value=value, numerator=num,
-                                      denominator=den, na_reason=reason))
+            points.append(
+                SeriesPoint(
+                    period_start=w.start,
+                    period_end=w.end,
+                    value=value,
+                    numerator=num,
+                    denominator=den,
+                    na_reason=reason,
+                )
+            )
         return Series(unitcode=unitcode, indicator=indicator, config=cfg.version, period_kind=period, points=points)
 
     async def explain(
-        self, *, unitcode: str, indicator: str, period: PeriodKind, start: date, part: Part, page: int, size: int,
+        self,
+        *,
+        unitcode: str,
+        indicator: str,
+        period: PeriodKind,
+        start: date,
+        part: Part,
+        page: int,
+        size: int,
         version: str | None,
     ) -> Explanation:
         """One page of the dossiers behind a side of the indicator, by the same spec that computes it."""
@@ -665,14 +728,24 @@ class IndicatorQueries:
         total = await count_explained(self._pool, scope, parts, w)
         rows = await explain(self._pool, scope, parts, w, limit=size, offset=(page - 1) * size)
         return Explanation(
-            unitcode=unitcode, indicator=indicator, part=part, period_kind=period, period_start=w.start,
-            period_end=w.end, total=total, page=page, size=size, dossiers=[_explained(r) for r in rows],
+            unitcode=unitcode,
+            indicator=indicator,
+            part=part,
+            period_kind=period,
+            period_start=w.start,
+            period_end=w.end,
+            total=total,
+            page=page,
+            size=size,
+            dossiers=[_explained(r) for r in rows],
         )
 
 
 _MAX_PERIODS = 240
 _SCOPE_NAMES: dict[str, Literal["commune", "province", "legacy_district"]] = {
-    "unitcode": "commune", "provincecode": "province", "legacy_district": "legacy_district",
+    "unitcode": "commune",
+    "provincecode": "province",
+    "legacy_district": "legacy_district",
 }
 ConfigVersion = Annotated[str | None, Query(description="766 configuration version (default: the 2026 DVCQG table)")]
 IndicatorKey = Annotated[str, Query(description="Indicator key, 'd766.group.<key>' or 'd766.total'")]
@@ -729,7 +802,13 @@ def indicator_router(queries: IndicatorQueries) -> APIRouter:
         config: ConfigVersion = None,
     ) -> Explanation:
         return await queries.explain(
-            unitcode=unitcode, indicator=indicator, period=period, start=start, part=part, page=page, size=size,
+            unitcode=unitcode,
+            indicator=indicator,
+            period=period,
+            start=start,
+            part=part,
+            page=page,
+            size=size,
             version=config,
         )
 
@@ -752,8 +831,20 @@ def _explained(row: Mapping[str, object]) -> ExplainedDossier:
         dossier_id=str(row["dossier_id"]),
         unitcode=str(row["unitcode"]),
         legacy_unit=row["legacy_unit"] if row["legacy_unit"] is None else str(row["legacy_unit"]),
-        **{k: state.get(k) for k in ("ma_tthc", "channel", "received_at", "due_at", "resolved_at", "final_status",
-                                     "report06_class", "on_time_766", "overdue_due_at")},
+        **{
+            k: state.get(k)
+            for k in (
+                "ma_tthc",
+                "channel",
+                "received_at",
+                "due_at",
+                "resolved_at",
+                "final_status",
+                "report06_class",
+                "on_time_766",
+                "overdue_due_at",
+            )
+        },
     )
 
 
@@ -774,12 +865,27 @@ def _par_flat_result(result: ParResult | None, position: int | None, reason: str
 
     r = result
     return {
-        "par.total": v("par.total", "Chỉ số CCHC (điểm)", r.total if r else None, r.total if r else None,
-                       r.max_points if r else None),
-        "par.percent": v("par.percent", "Chỉ số CCHC (% điểm tối đa)", r.percent if r else None,
-                         r.total if r else None, r.max_points if r else None),
-        "par.self_total": v("par.self_total", "Điểm tự đánh giá", r.self_total if r else None,
-                            r.self_total if r else None, r.max_points if r else None),
+        "par.total": v(
+            "par.total",
+            "Chỉ số CCHC (điểm)",
+            r.total if r else None,
+            r.total if r else None,
+            r.max_points if r else None,
+        ),
+        "par.percent": v(
+            "par.percent",
+            "Chỉ số CCHC (% điểm tối đa)",
+            r.percent if r else None,
+            r.total if r else None,
+            r.max_points if r else None,
+        ),
+        "par.self_total": v(
+            "par.self_total",
+            "Điểm tự đánh giá",
+            r.self_total if r else None,
+            r.self_total if r else None,
+            r.max_points if r else None,
+        ),
         "par.rank": v("par.rank", "Thứ hạng trong tỉnh", float(position) if position else None, None, None),
     }
 
@@ -787,36 +893,88 @@ def _par_flat_result(result: ParResult | None, position: int | None, reason: str
 def _par_flat(par: ParOut | None, reason: str | None) -> dict[str, IndicatorValue]:
     if par is None:
         return _par_flat_result(None, None, reason or "")
-    result = ParResult(par.criteria_set_id, par.year, par.total, par.self_total, par.max_points,
-                       par.points_available, par.percent, par.classification, par.detail, ())
+    result = ParResult(
+        par.criteria_set_id,
+        par.year,
+        par.total,
+        par.self_total,
+        par.max_points,
+        par.points_available,
+        par.percent,
+        par.classification,
+        par.detail,
+        (),
+    )
     return _par_flat_result(result, par.rank)
 
 
 def _node_out(n: NodeScore) -> ParNodeOut:
-    return ParNodeOut(id=n.id, name=n.name, max=n.max, method=n.method, score=n.score, basis=n.basis,
-                      self_score=n.self_score, metric=n.metric, metric_value=n.metric_value, detail=n.detail,
-                      children=[_node_out(c) for c in n.children])
+    return ParNodeOut(
+        id=n.id,
+        name=n.name,
+        max=n.max,
+        method=n.method,
+        score=n.score,
+        basis=n.basis,
+        self_score=n.self_score,
+        metric=n.metric,
+        metric_value=n.metric_value,
+        detail=n.detail,
+        children=[_node_out(c) for c in n.children],
+    )
 
 
 def _par_out(tree: ParTree, r: ParResult, position: int | None, ranked: int) -> ParOut:
     return ParOut(
-        criteria_set_id=tree.criteria_set_id, province=tree.province, year=tree.year, level=tree.level,
-        source_decision=tree.source_decision, points_note=tree.points_note, total=r.total, self_total=r.self_total,
-        max_points=r.max_points, points_available=r.points_available, percent=r.percent, classification=r.klass,
-        classes_source=tree.classes_source, rank=position, ranked=ranked, detail=r.detail,
+        criteria_set_id=tree.criteria_set_id,
+        province=tree.province,
+        year=tree.year,
+        level=tree.level,
+        source_decision=tree.source_decision,
+        points_note=tree.points_note,
+        total=r.total,
+        self_total=r.self_total,
+        max_points=r.max_points,
+        points_available=r.points_available,
+        percent=r.percent,
+        classification=r.klass,
+        classes_source=tree.classes_source,
+        rank=position,
+        ranked=ranked,
+        detail=r.detail,
         areas=[_node_out(a) for a in r.areas],
     )
 
 
 def _survey_out(v: SurveyValue) -> SurveyIndicatorOut:
-    return SurveyIndicatorOut(key=v.key, name=v.name, numerator=v.numerator, n=v.n, value=v.value, ci_low=v.ci_low,
-                              ci_high=v.ci_high, ci_method=v.ci_method, na_reason=v.na_reason, detail=v.detail,
-                              source=v.source)
+    return SurveyIndicatorOut(
+        key=v.key,
+        name=v.name,
+        numerator=v.numerator,
+        n=v.n,
+        value=v.value,
+        ci_low=v.ci_low,
+        ci_high=v.ci_high,
+        ci_method=v.ci_method,
+        na_reason=v.na_reason,
+        detail=v.detail,
+        source=v.source,
+    )
 
 
 def _block_out(agg: Aggregator | None, ref: tuple[str, str], values: list[SurveyValue]) -> SurveyBlock:
     if agg is None:
-        return SurveyBlock(instrument_id=ref[0], instrument_version=ref[1], kind="unconfigured",
-                           label="no aggregator configured for this instrument version: N/A", indicators=[])
-    return SurveyBlock(instrument_id=ref[0], instrument_version=ref[1], kind=agg.kind, label=agg.label,
-                       indicators=[_survey_out(v) for v in values])
+        return SurveyBlock(
+            instrument_id=ref[0],
+            instrument_version=ref[1],
+            kind="unconfigured",
+            label="no aggregator configured for this instrument version: N/A",
+            indicators=[],
+        )
+    return SurveyBlock(
+        instrument_id=ref[0],
+        instrument_version=ref[1],
+        kind=agg.kind,
+        label=agg.label,
+        indicators=[_survey_out(v) for v in values],
+    )

@@ -67,9 +67,15 @@ async def store(pool: asyncpg.Pool, rows: list[PapiRow]) -> None:
            ON CONFLICT (province_code, year, dimension, sub_dimension) DO UPDATE SET
                province_name = EXCLUDED.province_name, name = EXCLUDED.name, score = EXCLUDED.score,
                decimals = EXCLUDED.decimals, source = EXCLUDED.source, imported_at = now()""",
-        [r.year for r in rows], [r.province_code for r in rows], [r.province_name for r in rows],
-        [r.dimension for r in rows], [r.sub_dimension for r in rows], [r.name for r in rows],
-        [r.score for r in rows], [r.decimals for r in rows], [r.source for r in rows],
+        [r.year for r in rows],
+        [r.province_code for r in rows],
+        [r.province_name for r in rows],
+        [r.dimension for r in rows],
+        [r.sub_dimension for r in rows],
+        [r.name for r in rows],
+        [r.score for r in rows],
+        [r.decimals for r in rows],
+        [r.source for r in rows],
     )
 
 
@@ -79,7 +85,8 @@ async def read_papi(pool: asyncpg.Pool, province_code: str, year: int | None) ->
         """SELECT year, province_code, province_name, dimension, sub_dimension, name, score, decimals, source
            FROM papi_scores WHERE province_code = $1 AND ($2::int IS NULL OR year = $2)
            ORDER BY year, dimension, sub_dimension""",
-        province_code, year,
+        province_code,
+        year,
     )
     return [dict(r) for r in rows]
 

@@ -13,8 +13,9 @@ import typer
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Official PAPI scores (provincial, published by UNDP/CECODES): import them.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Official PAPI scores (provincial, published by UNDP/CECODES): import them.", no_args_is_help=True
+)
 
 
 @app.command("import")
@@ -38,8 +39,12 @@ def import_file(
     summary = asyncio.run(import_papi(file, DatabaseSettings().url, ScoringSettings().db_schema))
     rejected = [{"lines": list(r.line_numbers), "key": r.key, "reason": r.reason} for r in summary.rejected]
     if as_json:
-        typer.echo(json.dumps({"file": str(file), "rows": summary.rows, "accepted": len(summary.accepted),
-                               "rejected": rejected}, ensure_ascii=False))
+        typer.echo(
+            json.dumps(
+                {"file": str(file), "rows": summary.rows, "accepted": len(summary.accepted), "rejected": rejected},
+                ensure_ascii=False,
+            )
+        )
     else:
         typer.echo(f"{file}: {summary.rows} rows, {len(summary.accepted)} stored, {len(rejected)} rejected groups")
         for r in rejected:

@@ -174,8 +174,9 @@ class DossierIndicatorsProjection(Projection):
                 stamp = self._stamp(event)
                 if row is not None and stamp.legacy_unit is None and row.unit.legacy_unit is not None:
                     # derived events may omit the legacy code; the dossier keeps the one it was received with
-                    stamp = UnitStamp(stamp.unitcode, stamp.provincecode, row.unit.legacy_unit,
-                                      row.unit.legacy_district)
+                    stamp = UnitStamp(
+                        stamp.unitcode, stamp.provincecode, row.unit.legacy_unit, row.unit.legacy_district
+                    )
                 row = fold(row, dossier_id, stamp, event.data)
             assert row is not None
             made = contributions(row)
@@ -251,4 +252,3 @@ async def _add_counters(conn: Connection, delta: dict[_CounterKey, float]) -> No
         [k[5] for k in keys],
         [delta[k] for k in keys],
     )
-

@@ -92,8 +92,17 @@ _TABLES = Migration(
     """,
 )
 
-_TYPES = (TargetSet, TaskAssigned, TaskCompleted, TaskCancelled, ReportScheduled, ReportSubmitted,
-          CriterionSelfAssessed, CriterionAppraised, CriterionZeroed)
+_TYPES = (
+    TargetSet,
+    TaskAssigned,
+    TaskCompleted,
+    TaskCancelled,
+    ReportScheduled,
+    ReportSubmitted,
+    CriterionSelfAssessed,
+    CriterionAppraised,
+    CriterionZeroed,
+)
 
 
 @dataclass
@@ -124,19 +133,23 @@ class _Fold:
     tasks: dict[str, _Task] = field(default_factory=dict)
     reports: dict[str, _Report] = field(default_factory=dict)
     # (unit, set, year, criterion, kind) -> (province, score, max, zeroed reason, appraiser, at)
-    assessed: dict[tuple[str, str, int, str, str], tuple[str, float, float, str | None, str | None, datetime]] = (
-        field(default_factory=dict))
+    assessed: dict[tuple[str, str, int, str, str], tuple[str, float, float, str | None, str | None, datetime]] = field(
+        default_factory=dict
+    )
 
-    def assess(self, unit: str, province: str, data: CriterionSelfAssessed | CriterionAppraised | CriterionZeroed,
-               ) -> None:
+    def assess(
+        self,
+        unit: str,
+        province: str,
+        data: CriterionSelfAssessed | CriterionAppraised | CriterionZeroed,
+    ) -> None:
         row: tuple[str, float, float, str | None, str | None, datetime]
         if isinstance(data, CriterionSelfAssessed):
             kind, row = "self", (province, data.score, data.max_score, None, None, data.assessed_at)
         elif isinstance(data, CriterionAppraised):
             kind, row = "appraisal", (province, data.score, data.max_score, None, data.appraiser, data.appraised_at)
         else:
-            kind, row = "appraisal", (province, 0.0, data.max_score, data.reason.value, data.appraiser,
-                                      data.zeroed_at)
+            kind, row = "appraisal", (province, 0.0, data.max_score, data.reason.value, data.appraiser, data.zeroed_at)
         key = (unit, data.criteria_set_id, data.year, data.criterion_id, kind)
         if key not in self.assessed or self.assessed[key][5] <= row[5]:
             self.assessed[key] = row
@@ -194,9 +207,16 @@ async def _write(conn: Connection, fold: _Fold) -> None:
                    comparison = EXCLUDED.comparison, target_value = EXCLUDED.target_value,
                    unit_of_measure = EXCLUDED.unit_of_measure, period_start = EXCLUDED.period_start,
                    period_end = EXCLUDED.period_end, description = EXCLUDED.description""",
-            ids, [x[2].plan_id for x in t], [x[0] for x in t], [x[1] for x in t], [x[2].indicator_key for x in t],
-            [x[2].comparison.value for x in t], [x[2].target_value for x in t],
-            [x[2].unit_of_measure.value for x in t], [x[2].period_start for x in t], [x[2].period_end for x in t],
+            ids,
+            [x[2].plan_id for x in t],
+            [x[0] for x in t],
+            [x[1] for x in t],
+            [x[2].indicator_key for x in t],
+            [x[2].comparison.value for x in t],
+            [x[2].target_value for x in t],
+            [x[2].unit_of_measure.value for x in t],
+            [x[2].period_start for x in t],
+            [x[2].period_end for x in t],
             [x[2].description for x in t],
         )
     if fold.tasks:
@@ -211,8 +231,15 @@ async def _write(conn: Connection, fold: _Fold) -> None:
                    due_date = COALESCE(EXCLUDED.due_date, t.due_date), done_at = COALESCE(EXCLUDED.done_at, t.done_at),
                    on_time = COALESCE(EXCLUDED.on_time, t.on_time),
                    cancelled_at = COALESCE(EXCLUDED.cancelled_at, t.cancelled_at)""",
-            ids, [x.plan_id for x in k], [x.unitcode for x in k], [x.provincecode for x in k], [x.title for x in k],
-            [x.due_date for x in k], [x.done_at for x in k], [x.on_time for x in k], [x.cancelled_at for x in k],
+            ids,
+            [x.plan_id for x in k],
+            [x.unitcode for x in k],
+            [x.provincecode for x in k],
+            [x.title for x in k],
+            [x.due_date for x in k],
+            [x.done_at for x in k],
+            [x.on_time for x in k],
+            [x.cancelled_at for x in k],
         )
     if fold.reports:
         ids = sorted(fold.reports)
@@ -226,8 +253,13 @@ async def _write(conn: Connection, fold: _Fold) -> None:
                    due_date = COALESCE(EXCLUDED.due_date, t.due_date),
                    submitted_at = COALESCE(EXCLUDED.submitted_at, t.submitted_at),
                    on_time = COALESCE(EXCLUDED.on_time, t.on_time)""",
-            ids, [x.unitcode for x in r], [x.provincecode for x in r], [x.title for x in r], [x.due_date for x in r],
-            [x.submitted_at for x in r], [x.on_time for x in r],
+            ids,
+            [x.unitcode for x in r],
+            [x.provincecode for x in r],
+            [x.title for x in r],
+            [x.due_date for x in r],
+            [x.submitted_at for x in r],
+            [x.on_time for x in r],
         )
     if fold.assessed:
         keys = sorted(fold.assessed)

@@ -96,8 +96,15 @@ class SurveyIndicatorsProjection(Projection):
             for kind in STORED_KINDS:
                 start = period_start(kind, day)
                 for counter, n in counts.items():
-                    key = (a.unitcode, a.provincecode, data.instrument_id, data.instrument_version, kind.value,
-                           start, counter)
+                    key = (
+                        a.unitcode,
+                        a.provincecode,
+                        data.instrument_id,
+                        data.instrument_version,
+                        kind.value,
+                        start,
+                        counter,
+                    )
                     delta[key] += n
         if not delta:
             return

@@ -185,7 +185,9 @@ async def survey_counters(
         f"""SELECT {unit} AS unit, period_start, instrument_id, instrument_version, counter, sum(value) AS value
             FROM survey_counters WHERE {scope.column} = $1 AND period_kind = $2 AND period_start = ANY($3::date[])
             GROUP BY 1, 2, 3, 4, 5""",
-        scope.value, kind.value, list(starts),
+        scope.value,
+        kind.value,
+        list(starts),
     )
     out: dict[tuple[str, date], SurveyCounters] = defaultdict(lambda: defaultdict(dict))
     for r in rows:
@@ -216,8 +218,11 @@ async def plan_counts(
                 JOIN {table} x ON x.{scope.column} = $1 AND x.due_date BETWEEN p.start AND p.last
                      AND (x.due_date < p.cut_day OR x.{done} < p.cut) {cancelled}
                 GROUP BY 1, 2""",
-            scope.value, [w.start for w in windows], [w.end for w in windows],
-            [w.cut.astimezone(VN_TZ).date() for w in windows], [w.cut for w in windows],
+            scope.value,
+            [w.start for w in windows],
+            [w.end for w in windows],
+            [w.cut.astimezone(VN_TZ).date() for w in windows],
+            [w.cut for w in windows],
         )
         for r in rows:
             counts = out[(r["unit"], r["start"])]
@@ -234,7 +239,9 @@ async def par_assessments(
     rows = await pool.fetch(
         f"""SELECT unitcode, criterion_id, kind, score, max_score, zeroed_reason, appraiser, at FROM par_assessments
             WHERE {scope.column} = $1 AND criteria_set_id = $2 AND year = $3""",
-        scope.value, criteria_set_id, year,
+        scope.value,
+        criteria_set_id,
+        year,
     )
     parts: dict[str, dict[str, dict[str, Any]]] = defaultdict(lambda: defaultdict(dict))
     for r in rows:
@@ -246,7 +253,8 @@ async def par_assessments(
         for criterion, kinds in criteria.items():
             own, appraisal = kinds.get("self"), kinds.get("appraisal")
             out[unit][criterion] = Assessment(
-                self_score=own["score"] if own else None, self_max=own["max_score"] if own else None,
+                self_score=own["score"] if own else None,
+                self_max=own["max_score"] if own else None,
                 appraised_score=appraisal["score"] if appraisal else None,
                 appraised_max=appraisal["max_score"] if appraisal else None,
                 zeroed_reason=appraisal["zeroed_reason"] if appraisal else None,

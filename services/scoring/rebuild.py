@@ -155,9 +155,7 @@ async def _exists(conn: Connection, qualified: str) -> bool:
 
 
 async def _tables(conn: Connection, schema: str) -> list[str]:
-    rows = await conn.fetch(
-        "SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY tablename", schema
-    )
+    rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = $1 ORDER BY tablename", schema)
     return [r[0] for r in rows]
 
 
@@ -168,11 +166,14 @@ async def _compare(conn: Connection, live: str, fresh: str, table: str) -> Table
            WHERE a.attrelid = $1::regclass AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum""",
         f"{fresh}.{table}",
     )
-    keys = [r[0] for r in await conn.fetch(
-        """SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+    keys = [
+        r[0]
+        for r in await conn.fetch(
+            """SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
            WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY a.attnum""",
-        f"{fresh}.{table}",
-    )]
+            f"{fresh}.{table}",
+        )
+    ]
     exprs, floats = [], []
     for r in cols:
         name, type_ = r["attname"], r["type"]
@@ -260,9 +261,9 @@ class _Plan:
     replayed: list[str]
 
 
-async def _finish(lock: Connection, plan: _Plan, replay: _Replay, progress: Progress | None, has_live: bool) -> list[
-    TableReport
-]:
+async def _finish(
+    lock: Connection, plan: _Plan, replay: _Replay, progress: Progress | None, has_live: bool
+) -> list[TableReport]:
     """Under the live offsets' lock: catch up to the live positions, compare, swap (one transaction)."""
     live, fresh = plan.live, plan.fresh
     tables: list[TableReport] = []
@@ -298,21 +299,37 @@ async def rebuild(
     started = time.perf_counter()
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     live = quote_ident(schema)
-    plan = _Plan(live, quote_ident(f"{schema}_rebuild_{stamp}"), quote_ident(f"{schema}_old_{stamp}"), swap,
-                 [p.name for p in projections], [])
+    plan = _Plan(
+        live,
+        quote_ident(f"{schema}_rebuild_{stamp}"),
+        quote_ident(f"{schema}_old_{stamp}"),
+        swap,
+        [p.name for p in projections],
+        [],
+    )
     pool = await create_pool(database_url, plan.fresh, min_size=1, max_size=4)
     tables: list[TableReport] = []
     try:
         plan.replayed = await _prepare(pool, plan.fresh, projections)
         runners = [
-            ProjectionRunner(projection=p, pool=pool, kafka=kafka, registry=registry,
-                             dead_letters=_CountedDeadLetters(p.name), max_records=batch)
+            ProjectionRunner(
+                projection=p,
+                pool=pool,
+                kafka=kafka,
+                registry=registry,
+                dead_letters=_CountedDeadLetters(p.name),
+                max_records=batch,
+            )
             for p in projections
         ]
         topics = sorted({t for p in projections for t in p.topics})
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=kafka.bootstrap_servers, group_id=None, enable_auto_commit=False,
-            isolation_level="read_committed", auto_offset_reset="earliest", client_id=f"chiso.rebuild.{schema}",
+            bootstrap_servers=kafka.bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            isolation_level="read_committed",
+            auto_offset_reset="earliest",
+            client_id=f"chiso.rebuild.{schema}",
         )
         await consumer.start()
         lock = await asyncpg.connect(database_url)
@@ -338,8 +355,13 @@ async def rebuild(
         if not swap or not tables:
             await _drop_schema(database_url, plan.fresh)
     return RebuildReport(
-        schema=schema, rebuilt_schema=plan.fresh, events=replay.events, seconds=time.perf_counter() - started,
-        swapped=swap, old_schema=plan.old if swap else None, tables=tables,
+        schema=schema,
+        rebuilt_schema=plan.fresh,
+        events=replay.events,
+        seconds=time.perf_counter() - started,
+        swapped=swap,
+        old_schema=plan.old if swap else None,
+        tables=tables,
     )
 
 

@@ -196,8 +196,10 @@ async def indicator_values(
             sums = await counters(pool, scope, kind, [start], by_unit=True)
             opened = await open_counts(pool, scope, [w], by_unit=True)
             for k in communes:
-                data[(k.unitcode, start)] = (sums.get((k.unitcode, start), {}), opened.get((k.unitcode, start),
-                                                                                           OpenCounts()))
+                data[(k.unitcode, start)] = (
+                    sums.get((k.unitcode, start), {}),
+                    opened.get((k.unitcode, start), OpenCounts()),
+                )
         if len(communes) < len(wanted):
             sums = await counters(pool, scope, kind, [start])
             opened = await open_counts(pool, scope, [w])
@@ -286,8 +288,10 @@ class IndicatorPublisher:
             self._full = len(rows) == self._max_keys
             if not rows:
                 return -1
-            keys = {DirtyKey(r["unitcode"], r["provincecode"], PeriodKind(r["period_kind"]), r["period_start"])
-                    for r in rows}
+            keys = {
+                DirtyKey(r["unitcode"], r["provincecode"], PeriodKind(r["period_kind"]), r["period_start"])
+                for r in rows
+            }
             values = await indicator_values(conn, keys, now)
             last = await self._last_published(conn, keys)
             changed: list[tuple[DirtyKey, IndicatorValue]] = []
@@ -313,8 +317,15 @@ class IndicatorPublisher:
             if payload is None:
                 continue
             events[key.unitcode].append(
-                make_envelope(payload, id=uuid.uuid4(), source=SOURCE, subject=key.unitcode, time=now,
-                              unitcode=key.unitcode, provincecode=key.provincecode)
+                make_envelope(
+                    payload,
+                    id=uuid.uuid4(),
+                    source=SOURCE,
+                    subject=key.unitcode,
+                    time=now,
+                    unitcode=key.unitcode,
+                    provincecode=key.provincecode,
+                )
             )
         return events
 

@@ -52,8 +52,13 @@ MARCH = {"period": "month", "start": "2026-03-15"}
 @pytest_asyncio.fixture
 async def services(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[dict[str, str]]:
     def shell(name: str) -> ServiceSettings:
-        return ServiceSettings(name, name, KafkaSettings(bootstrap_servers=kafka_bootstrap),
-                               DatabaseSettings(url=fresh_database), LogSettings(level="WARNING"))
+        return ServiceSettings(
+            name,
+            name,
+            KafkaSettings(bootstrap_servers=kafka_bootstrap),
+            DatabaseSettings(url=fresh_database),
+            LogSettings(level="WARNING"),
+        )
 
     own = DossiersSettings(pseudonym_secret="e2e-scoring-key-0123456789", overdue_interval_s=1, overdue_settle_s=3)
     async with (
@@ -73,15 +78,22 @@ def _records(unit: str, province: str, run: str) -> list[tuple[bytes, bytes, lis
             payload = fact.payload
             subject = f"dossier:{payload.dossier_id}"  # type: ignore[attr-defined]
             headers = {
-                "content-type": "application/json", "ce_specversion": "1.0",
+                "content-type": "application/json",
+                "ce_specversion": "1.0",
                 "ce_id": str(uuid.uuid5(ID_NAMESPACE, f"{run}:{fact.event_id}")),
-                "ce_source": "//motcua.example", "ce_type": payload.event_type, "ce_subject": subject,
-                "ce_time": fact.time.isoformat(), "ce_dataschema": payload.schema_id(),
-                "ce_schemaversion": str(payload.schema_version), "ce_unitcode": fact.unit_code,
-                "ce_provincecode": province, "ce_partitionkey": subject,
+                "ce_source": "//motcua.example",
+                "ce_type": payload.event_type,
+                "ce_subject": subject,
+                "ce_time": fact.time.isoformat(),
+                "ce_dataschema": payload.schema_id(),
+                "ce_schemaversion": str(payload.schema_version),
+                "ce_unitcode": fact.unit_code,
+                "ce_provincecode": province,
+                "ce_partitionkey": subject,
             }
-            out.append((subject.encode(), payload.model_dump_json().encode(),
-                        [(k, v.encode()) for k, v in headers.items()]))
+            out.append(
+                (subject.encode(), payload.model_dump_json().encode(), [(k, v.encode()) for k, v in headers.items()])
+            )
     return out
 
 
@@ -125,9 +137,18 @@ async def test_the_commune_month_is_scored_with_the_hand_worked_counts(services,
         r06 = _by_key(body["report06"])
         counts = {k.removeprefix("r06."): v["value"] for k, v in r06.items() if v["kind"] == "count"}
         assert counts == {
-            "received": 29, "received_online": 8, "received_postal": 2, "carried_over": 0, "resolved_early": 15,
-            "resolved_on_time": 7, "resolved_late": 4, "open_within_time": 1, "open_overdue": 0, "withdrawn": 1,
-            "refused": 1, "stopped": 1,
+            "received": 29,
+            "received_online": 8,
+            "received_postal": 2,
+            "carried_over": 0,
+            "resolved_early": 15,
+            "resolved_on_time": 7,
+            "resolved_late": 4,
+            "open_within_time": 1,
+            "open_overdue": 0,
+            "withdrawn": 1,
+            "refused": 1,
+            "stopped": 1,
         }
         assert (r06["r06.on_time_rate"]["numerator"], r06["r06.on_time_rate"]["denominator"]) == (22, 26)
         assert r06["r06.on_time_rate"]["value"] == 0.8462
@@ -138,11 +159,19 @@ async def test_the_commune_month_is_scored_with_the_hand_worked_counts(services,
         d766 = body["d766"]
         assert d766["version"] == "d766-m766-2026.1"
         ind = {i["key"]: i for g in d766["groups"] for i in g["indicators"]}
-        parts = {k: (ind[k]["numerator"], ind[k]["denominator"]) for k in
-                 ("d766.2_1", "d766.4_1", "d766.4_2", "d766.4_3", "d766.4_4", "d766.4_5b", "d766.3_6", "d766.3_5b")}
+        parts = {
+            k: (ind[k]["numerator"], ind[k]["denominator"])
+            for k in ("d766.2_1", "d766.4_1", "d766.4_2", "d766.4_3", "d766.4_4", "d766.4_5b", "d766.3_6", "d766.3_5b")
+        }
         assert parts == {
-            "d766.2_1": (25, 29), "d766.4_1": (7, 26), "d766.4_2": (10, 29), "d766.4_3": (8, 29),
-            "d766.4_4": (8, 29), "d766.4_5b": (7, 29), "d766.3_6": (3, 10), "d766.3_5b": (1, 2),
+            "d766.2_1": (25, 29),
+            "d766.4_1": (7, 26),
+            "d766.4_2": (10, 29),
+            "d766.4_3": (8, 29),
+            "d766.4_4": (8, 29),
+            "d766.4_5b": (7, 29),
+            "d766.3_6": (3, 10),
+            "d766.3_5b": (1, 2),
         }
         assert ind["d766.2_1"]["value"] == 0.8621
         assert ind["d766.2_1"]["points"] == 17.24
@@ -162,30 +191,42 @@ async def test_the_commune_month_is_scored_with_the_hand_worked_counts(services,
         assert td_ind["d766.3_6"]["points"] == 6
 
         # the 766 on-time numerator explained: the 24 resolutions on time and #19, still open at the cut-off
-        explained = (await api.get(f"/units/{unit}/explain", params={
-            **MARCH, "indicator": "d766.2_1", "part": "numerator", "size": 100})).json()
+        explained = (
+            await api.get(
+                f"/units/{unit}/explain", params={**MARCH, "indicator": "d766.2_1", "part": "numerator", "size": 100}
+            )
+        ).json()
         assert explained["total"] == 25
         assert sum(d["on_time_766"] is True for d in explained["dossiers"]) == 24
         assert [d["resolved_at"] for d in explained["dossiers"] if d["on_time_766"] is None] == [None]
-        late = (await api.get(f"/units/{unit}/explain", params={
-            **MARCH, "indicator": "r06.resolved_late", "size": 2})).json()
+        late = (
+            await api.get(f"/units/{unit}/explain", params={**MARCH, "indicator": "r06.resolved_late", "size": 2})
+        ).json()
         assert late["total"] == 4
         assert len(late["dossiers"]) == 2  # paged
-        page2 = (await api.get(f"/units/{unit}/explain", params={
-            **MARCH, "indicator": "r06.resolved_late", "size": 2, "page": 2})).json()
+        page2 = (
+            await api.get(
+                f"/units/{unit}/explain", params={**MARCH, "indicator": "r06.resolved_late", "size": 2, "page": 2}
+            )
+        ).json()
         received = sorted(d["received_at"][:16] for d in late["dossiers"] + page2["dossiers"])
         assert received == ["2026-03-10T09:10", "2026-03-13T08:30", "2026-03-19T16:20", "2026-03-25T08:45"]
 
         # time series and the quarter
-        series = (await api.get(f"/units/{unit}/series", params={
-            "indicator": "r06.received", "period": "month", "from": "2026-01-01", "to": "2026-04-30"})).json()
+        series = (
+            await api.get(
+                f"/units/{unit}/series",
+                params={"indicator": "r06.received", "period": "month", "from": "2026-01-01", "to": "2026-04-30"},
+            )
+        ).json()
         assert [p["value"] for p in series["points"]] == [0, 0, 29, 0]
-        quarter = (await api.get(f"/units/{unit}/indicators", params={"period": "quarter", "start": "2026-02-01"}))
+        quarter = await api.get(f"/units/{unit}/indicators", params={"period": "quarter", "start": "2026-02-01"})
         assert _by_key(quarter.json()["report06"])["r06.resolved_early"]["value"] == 15
 
         # the province: every current commune listed, ranked by 766 2.1, ours with its value
-        table = (await api.get(f"/provinces/{province.code}/communes", params={
-            **MARCH, "indicator": "d766.2_1"})).json()
+        table = (
+            await api.get(f"/provinces/{province.code}/communes", params={**MARCH, "indicator": "d766.2_1"})
+        ).json()
         assert len(table["rows"]) == len(registry.communes_of(province.code))
         ours = next(r for r in table["rows"] if r["unitcode"] == unit)
         assert (ours["numerator"], ours["denominator"], ours["value"]) == (25, 29, 0.8621)
@@ -198,6 +239,9 @@ async def test_the_commune_month_is_scored_with_the_hand_worked_counts(services,
         bad = await api.get(f"/provinces/{province.code}/communes", params={**MARCH, "indicator": "nope"})
         assert bad.status_code == 422
         assert (await api.get("/openapi.json")).json()["paths"].keys() >= {
-            "/units/{unitcode}/indicators", "/provinces/{provincecode}/communes", "/units/{unitcode}/series",
-            "/units/{unitcode}/explain", "/units/{unitcode}/activity",
+            "/units/{unitcode}/indicators",
+            "/provinces/{provincecode}/communes",
+            "/units/{unitcode}/series",
+            "/units/{unitcode}/explain",
+            "/units/{unitcode}/activity",
         }

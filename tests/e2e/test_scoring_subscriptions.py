@@ -39,11 +39,17 @@ SUBSCRIBER = Path(__file__).resolve().parents[2] / "examples" / "subscriber.py"
 @pytest_asyncio.fixture
 async def services(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[dict[str, str]]:
     def shell(name: str) -> ServiceSettings:
-        return ServiceSettings(name, name, KafkaSettings(bootstrap_servers=kafka_bootstrap),
-                               DatabaseSettings(url=fresh_database), LogSettings(level="WARNING"))
+        return ServiceSettings(
+            name,
+            name,
+            KafkaSettings(bootstrap_servers=kafka_bootstrap),
+            DatabaseSettings(url=fresh_database),
+            LogSettings(level="WARNING"),
+        )
 
-    own = DossiersSettings(pseudonym_secret="e2e-subscriptions-key-0123456789", overdue_interval_s=1,
-                           overdue_settle_s=3)
+    own = DossiersSettings(
+        pseudonym_secret="e2e-subscriptions-key-0123456789", overdue_interval_s=1, overdue_settle_s=3
+    )
     async with (
         serve(dossiers_app(own, shell("dossiers"))) as dossiers,
         serve(scoring_app(ScoringSettings(publish_interval_ms=300), shell("scoring"))) as scoring,
@@ -55,7 +61,10 @@ def _subscribe(bootstrap: str, *args: str) -> list[dict]:
     """Run the example subscriber over the retained history; it exits by itself once the topic is idle."""
     done = subprocess.run(
         [sys.executable, str(SUBSCRIBER), "--bootstrap", bootstrap, "--from-beginning", "--idle-exit", "4", *args],
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
@@ -82,12 +91,20 @@ async def test_the_example_subscriber_follows_a_commune_and_its_province(service
     lines: list[dict] = []
     for _ in range(30):  # the publisher runs every 300 ms and the relay follows: read until it caught up
         lines = await asyncio.to_thread(
-            _subscribe, kafka_bootstrap, "--province", province.code, "--unit-prefix", unit,
-            "--unit-prefix", province.code,
+            _subscribe,
+            kafka_bootstrap,
+            "--province",
+            province.code,
+            "--unit-prefix",
+            unit,
+            "--unit-prefix",
+            province.code,
         )
         last = {(x["unit"], x["period"], x["indicator"]): x for x in lines}
-        if (unit, march, "apology.rate") in last and last[(unit, march, "apology.rate")]["denominator"] == 4 and (
-            last.get((unit, march, "r06.received"), {}).get("value") == 29
+        if (
+            (unit, march, "apology.rate") in last
+            and last[(unit, march, "apology.rate")]["denominator"] == 4
+            and (last.get((unit, march, "r06.received"), {}).get("value") == 29)
         ):
             break
         await asyncio.sleep(1)

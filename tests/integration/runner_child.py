@@ -38,9 +38,14 @@ async def main(url: str, bootstrap: str, topic: str, crash_point: str | None, nt
                 os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no leave-group: a real crash
 
     runner = ProjectionRunner(
-        projection=projection, pool=pool, kafka=kafka, registry=sample_registry(),
-        dead_letters=DeadLetterPublisher(producer, projection.name), max_records=50,
-        session_timeout_ms=6000, fault=fault,
+        projection=projection,
+        pool=pool,
+        kafka=kafka,
+        registry=sample_registry(),
+        dead_letters=DeadLetterPublisher(producer, projection.name),
+        max_records=50,
+        session_timeout_ms=6000,
+        fault=fault,
     )
     await runner.start()
     stop = asyncio.Event()

@@ -70,7 +70,12 @@ def _run_child(url: str, bootstrap: str, topic: str, expect: int, *crash: str, d
     env = {**os.environ, "EXPECT_OFFSETS_TOTAL": str(expect), "DEDUPE_EVENT_IDS": "1" if dedupe else "0"}
     proc = subprocess.run(
         [sys.executable, "-m", "tests.integration.runner_child", url, bootstrap, topic, *crash],
-        cwd=ROOT, env=env, timeout=180, capture_output=True, text=True, check=False,
+        cwd=ROOT,
+        env=env,
+        timeout=180,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode not in (0, -9):
         pytest.fail(f"runner child failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -137,13 +142,19 @@ async def test_bad_records_are_dead_lettered_with_reason_and_origin_and_the_runn
     consumer_name = f"sample_totals-{topic[-10:]}"
     await create_topic(kafka_bootstrap, dead_letter_topic(consumer_name), partitions=1)
     runner = ProjectionRunner(
-        projection=projection, pool=pool, kafka=kafka, registry=sample_registry(),
-        dead_letters=DeadLetterPublisher(producer, consumer_name), max_records=100, group_id=f"g-{topic}",
+        projection=projection,
+        pool=pool,
+        kafka=kafka,
+        registry=sample_registry(),
+        dead_letters=DeadLetterPublisher(producer, consumer_name),
+        max_records=100,
+        group_id=f"g-{topic}",
     )
     stop = asyncio.Event()
     await runner.start()
     task = asyncio.create_task(runner.run(stop))
     try:
+
         async def offsets_total() -> int:
             return await pool.fetchval("SELECT coalesce(sum(next_offset), 0) FROM projection_offsets")
 
@@ -189,8 +200,10 @@ async def test_bad_records_are_dead_lettered_with_reason_and_origin_and_the_runn
         assert f"dead letters of {consumer_name} (5)" in listed.output
         assert "poison event" in listed.output
         replayed = await asyncio.to_thread(
-            CliRunner().invoke, cli.app,
-            ["deadletters", "replay", consumer_name, "--offset", str(broken.dlq_offset)], env=env,
+            CliRunner().invoke,
+            cli.app,
+            ["deadletters", "replay", consumer_name, "--offset", str(broken.dlq_offset)],
+            env=env,
         )
         assert replayed.exit_code == 0, replayed.output
         for _ in range(100):

@@ -27,8 +27,12 @@ async def _relay(pool: asyncpg.Pool, bootstrap: str, topic: str, name: str = "te
 
 def _make(cls, pool, bootstrap, topic, progress, name="test"):
     return cls(
-        name=name, pool=pool, store=PostgresEventStore(pool, sample_registry()),
-        kafka=KafkaSettings(bootstrap_servers=bootstrap), topic_of=lambda _t: topic, progress_topic=progress,
+        name=name,
+        pool=pool,
+        store=PostgresEventStore(pool, sample_registry()),
+        kafka=KafkaSettings(bootstrap_servers=bootstrap),
+        topic_of=lambda _t: topic,
+        progress_topic=progress,
     )
 
 

@@ -53,31 +53,57 @@ async def pool(fresh_database: str):
 
 def consumed(payload, unit: str = "00004", province: str = "01", legacy: str | None = None) -> ConsumedEvent:
     envelope = make_envelope(
-        payload, id=uuid.uuid4(), source="urn:chiso:dossiers", subject=f"dossier:{payload.dossier_id}",
-        time=datetime(2026, 3, 2, tzinfo=UTC), unitcode=unit, provincecode=province, legacyunitcode=legacy,
+        payload,
+        id=uuid.uuid4(),
+        source="urn:chiso:dossiers",
+        subject=f"dossier:{payload.dossier_id}",
+        time=datetime(2026, 3, 2, tzinfo=UTC),
+        unitcode=unit,
+        provincecode=province,
+        legacyunitcode=legacy,
     )
     key, value, headers = encode(envelope)
-    record = ConsumerRecord("vn.cchc.dossiers.events", 0, next(_offsets), 0, 0, key, value, None, len(key),
-                            len(value), headers)
+    record = ConsumerRecord(
+        "vn.cchc.dossiers.events", 0, next(_offsets), 0, 0, key, value, None, len(key), len(value), headers
+    )
     return ConsumedEvent(record, read_headers(headers), REGISTRY)
 
 
 def received(dossier_id: str, at: datetime, channel: Channel = Channel.DIRECT) -> DossierReceived:
     return DossierReceived(
-        dossier_id=dossier_id, agency_code="A", channel=channel, ma_tthc="1.001193", procedure_version="v",
-        applicant_type="individual", applicant_ref="b" * 64, received_at=at, due_at=at + timedelta(days=3),
+        dossier_id=dossier_id,
+        agency_code="A",
+        channel=channel,
+        ma_tthc="1.001193",
+        procedure_version="v",
+        applicant_type="individual",
+        applicant_ref="b" * 64,
+        received_at=at,
+        due_at=at + timedelta(days=3),
         statutory_time=StatutoryTime(value=3, unit=TimeUnit.WORKING_DAYS),
-        components=(DossierComponent(component_code="TP1", digitized=True, reused_from_store=False,
-                                     reused_digital_data=False),),
+        components=(
+            DossierComponent(component_code="TP1", digitized=True, reused_from_store=False, reused_digital_data=False),
+        ),
     )
 
 
 def resolved(dossier_id: str, received_at: datetime, end: datetime, klass: TimelinessClass) -> DossierResolved:
     return DossierResolved(
-        dossier_id=dossier_id, agency_code="A", ma_tthc="1.001193", channel=Channel.DIRECT, received_at=received_at,
-        due_at=received_at + timedelta(days=3), resolved_at=end, final_status=DossierStatus.RESULT_DELIVERED,
-        report06_class=klass, on_time_766=klass is not TimelinessClass.LATE, supplement_working_hours=0,
-        supplement_requests=0, processing_working_hours=10, ruleset_version="t", electronic_result=False,
+        dossier_id=dossier_id,
+        agency_code="A",
+        ma_tthc="1.001193",
+        channel=Channel.DIRECT,
+        received_at=received_at,
+        due_at=received_at + timedelta(days=3),
+        resolved_at=end,
+        final_status=DossierStatus.RESULT_DELIVERED,
+        report06_class=klass,
+        on_time_766=klass is not TimelinessClass.LATE,
+        supplement_working_hours=0,
+        supplement_requests=0,
+        processing_working_hours=10,
+        ruleset_version="t",
+        electronic_result=False,
     )
 
 
@@ -91,11 +117,13 @@ async def assert_counters_equal_a_recount(pool: asyncpg.Pool) -> None:
     """The incremental sums equal the stored contributions recounted from scratch (what verify will do)."""
     live = await pool.fetch(
         "SELECT unitcode, counter, period_start, value FROM indicator_counters WHERE period_kind = 'month'"
-        " AND value <> 0")
+        " AND value <> 0"
+    )
     recount = await pool.fetch(
         """SELECT d.unitcode, c.k AS counter, date_trunc('month', c.day)::date AS period_start, sum(c.v) AS value
            FROM dossier_facts d, unnest(d.contrib_keys, d.contrib_days, d.contrib_values) AS c(k, day, v)
-           GROUP BY 1, 2, 3""")
+           GROUP BY 1, 2, 3"""
+    )
     assert {tuple(r) for r in live} == {tuple(r) for r in recount}
 
 
@@ -114,10 +142,13 @@ async def test_batches_replace_verdicts_and_move_periods(pool) -> None:
     assert quarter[("00004", date(2026, 1, 1))]["r06.received"] == 6
 
     # the dossiers service re-judges D0 (late now) and a corrected end moves D1 into April: replace, not add
-    await apply(pool, [
-        consumed(resolved("D0", march, march + timedelta(days=5), TimelinessClass.LATE)),
-        consumed(resolved("D1", march, datetime(2026, 4, 2, 10, tzinfo=VN), TimelinessClass.ON_TIME)),
-    ])
+    await apply(
+        pool,
+        [
+            consumed(resolved("D0", march, march + timedelta(days=5), TimelinessClass.LATE)),
+            consumed(resolved("D1", march, datetime(2026, 4, 2, 10, tzinfo=VN), TimelinessClass.ON_TIME)),
+        ],
+    )
     sums = await counters(pool, scope_of("00004"), PeriodKind.MONTH, [date(2026, 3, 1), date(2026, 4, 1)])
     march_sums, april = sums[("00004", date(2026, 3, 1))], sums[("00004", date(2026, 4, 1))]
     assert march_sums["r06.resolved.early"] == 1  # D2 only
@@ -147,18 +178,24 @@ async def test_batches_replace_verdicts_and_move_periods(pool) -> None:
 
 async def test_province_and_legacy_district_rollups(pool) -> None:
     day = datetime(2024, 11, 5, 9, tzinfo=VN)
-    await apply(pool, [
-        consumed(received("A1", day), unit="00004", province="01", legacy="00004"),
-        consumed(received("A2", day), unit="00008", province="01", legacy="00008"),
-        consumed(received("A3", day), unit="01", province="01", legacy="001"),  # district one-stop shop
-        consumed(received("B1", day), unit="00091", province="01"),
-    ])
+    await apply(
+        pool,
+        [
+            consumed(received("A1", day), unit="00004", province="01", legacy="00004"),
+            consumed(received("A2", day), unit="00008", province="01", legacy="00008"),
+            consumed(received("A3", day), unit="01", province="01", legacy="001"),  # district one-stop shop
+            consumed(received("B1", day), unit="00091", province="01"),
+        ],
+    )
     nov = date(2024, 11, 1)
     province = await counters(pool, Scope("provincecode", "01"), PeriodKind.MONTH, [nov])
     assert province[("01", nov)]["r06.received"] == 4
     by_unit = await counters(pool, Scope("provincecode", "01"), PeriodKind.MONTH, [nov], by_unit=True)
     assert Counter({u: v["r06.received"] for (u, _), v in by_unit.items()}) == {
-        "00004": 1, "00008": 1, "01": 1, "00091": 1
+        "00004": 1,
+        "00008": 1,
+        "01": 1,
+        "00091": 1,
     }
     district = await counters(pool, scope_of("001"), PeriodKind.MONTH, [nov])
     assert district[("001", nov)]["r06.received"] == 3  # the three with a legacy code of district 001

@@ -44,9 +44,11 @@ REGISTRY = default_registry()
 async def live(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[asyncpg.Pool]:
     """The scoring projections running against the real topics into schema ``scoring`` (as the service does)."""
     projections = scoring_projections(dossier_change_hook(lambda: datetime.now(UTC)))
-    await provision_topics(kafka_bootstrap, [topic_spec(t) for t in TOPICS] + [
-        TopicSpec(name=dead_letter_topic(p.name), partitions=1, retention_ms=None) for p in projections
-    ])
+    await provision_topics(
+        kafka_bootstrap,
+        [topic_spec(t) for t in TOPICS]
+        + [TopicSpec(name=dead_letter_topic(p.name), partitions=1, retention_ms=None) for p in projections],
+    )
     pool = await create_pool(fresh_database, "scoring", min_size=1, max_size=8)
     await apply_migrations(pool, "eventkit.projection", plumbing.MIGRATIONS)
     await apply_migrations(pool, "scoring.subscriptions", SUBSCRIPTIONS)
@@ -55,10 +57,16 @@ async def live(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[async
     runners = []
     for p in projections:
         await apply_migrations(pool, p.name, p.migrations)
-        runners.append(ProjectionRunner(
-            projection=p, pool=pool, kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap), registry=REGISTRY,
-            dead_letters=DeadLetterPublisher(producer, p.name), group_id=f"test.{p.name}.{uuid.uuid4().hex[:8]}",
-        ))
+        runners.append(
+            ProjectionRunner(
+                projection=p,
+                pool=pool,
+                kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap),
+                registry=REGISTRY,
+                dead_letters=DeadLetterPublisher(producer, p.name),
+                group_id=f"test.{p.name}.{uuid.uuid4().hex[:8]}",
+            )
+        )
     stop = asyncio.Event()
     for r in runners:
         await r.start()
@@ -86,8 +94,13 @@ async def _publish(bootstrap: str, unit: str, province: str, dossiers: range, *,
                 payloads.append(resolved(f"{unit}-D{i}", at, at + timedelta(days=2), klass))
             for payload in payloads:
                 envelope = make_envelope(
-                    payload, id=uuid.uuid4(), source="urn:chiso:dossiers", subject=f"dossier:{payload.dossier_id}",
-                    time=at, unitcode=unit, provincecode=province,
+                    payload,
+                    id=uuid.uuid4(),
+                    source="urn:chiso:dossiers",
+                    subject=f"dossier:{payload.dossier_id}",
+                    time=at,
+                    unitcode=unit,
+                    provincecode=province,
                 )
                 key, value, headers = encode(envelope)
                 await producer.send(DOSSIERS_EVENTS, value=value, key=key, headers=headers)
@@ -99,7 +112,9 @@ async def _publish(bootstrap: str, unit: str, province: str, dossiers: range, *,
 async def _received(pool: asyncpg.Pool, unit: str) -> float:
     value = await pool.fetchval(
         "SELECT sum(value) FROM indicator_counters WHERE unitcode = $1 AND counter = 'r06.received'"
-        " AND period_kind = 'month' AND period_start = '2026-03-01'", unit)
+        " AND period_kind = 'month' AND period_start = '2026-03-01'",
+        unit,
+    )
     return float(value or 0)
 
 
@@ -114,7 +129,9 @@ async def _wait_for(pool: asyncpg.Pool, unit: str, count: int) -> None:
 async def _month(pool: asyncpg.Pool, unit: str) -> dict[str, float]:
     rows = await pool.fetch(
         "SELECT counter, sum(value) AS v FROM indicator_counters WHERE unitcode = $1 AND period_kind = 'month'"
-        " AND period_start = '2026-03-01' GROUP BY 1", unit)
+        " AND period_start = '2026-03-01' GROUP BY 1",
+        unit,
+    )
     return {r["counter"]: round(r["v"], 6) for r in rows if round(r["v"], 6) != 0}
 
 
@@ -130,9 +147,15 @@ async def test_rebuild_swaps_in_the_same_read_models_and_verify_catches_tamperin
 
     kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap)
     progress: list[tuple[int, int]] = []
-    report = await rebuild(database_url=fresh_database, schema="scoring", kafka=kafka, registry=REGISTRY,
-                           projections=scoring_projections(), swap=True,
-                           progress=lambda done, total: progress.append((done, total)))
+    report = await rebuild(
+        database_url=fresh_database,
+        schema="scoring",
+        kafka=kafka,
+        registry=REGISTRY,
+        projections=scoring_projections(),
+        swap=True,
+        progress=lambda done, total: progress.append((done, total)),
+    )
     assert report.swapped
     assert report.differences == 0, report.tables
     by_table = {t.table: t for t in report.tables}
@@ -159,19 +182,35 @@ async def test_rebuild_swaps_in_the_same_read_models_and_verify_catches_tamperin
     assert await _received(live, unit) == 23
     old = await live.fetchval(
         f"SELECT sum(value) FROM {report.old_schema}.indicator_counters WHERE unitcode = $1"
-        " AND counter = 'r06.received' AND period_kind = 'month'", unit)
+        " AND counter = 'r06.received' AND period_kind = 'month'",
+        unit,
+    )
     assert old == 20  # the new events went to the swapped-in tables only
 
-    healthy = await rebuild(database_url=fresh_database, schema="scoring", kafka=kafka, registry=REGISTRY,
-                            projections=scoring_projections(), swap=False)
+    healthy = await rebuild(
+        database_url=fresh_database,
+        schema="scoring",
+        kafka=kafka,
+        registry=REGISTRY,
+        projections=scoring_projections(),
+        swap=False,
+    )
     assert not healthy.swapped
     assert healthy.differences == 0, healthy.tables
 
     await live.execute(
         "UPDATE indicator_counters SET value = value + 1 WHERE unitcode = $1 AND counter = 'r06.received'"
-        " AND period_kind = 'month'", unit)
-    tampered = await rebuild(database_url=fresh_database, schema="scoring", kafka=kafka, registry=REGISTRY,
-                             projections=scoring_projections(), swap=False)
+        " AND period_kind = 'month'",
+        unit,
+    )
+    tampered = await rebuild(
+        database_url=fresh_database,
+        schema="scoring",
+        kafka=kafka,
+        registry=REGISTRY,
+        projections=scoring_projections(),
+        swap=False,
+    )
     counters = {t.table: t for t in tampered.tables}["indicator_counters"]
     assert counters.differing_keys == 1
     assert unit in counters.examples[0]

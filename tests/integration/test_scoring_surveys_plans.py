@@ -50,8 +50,15 @@ async def pool(fresh_database: str):
 
 
 def consumed(payload, subject: str, topic: str, unit: str = "21001", province: str = "51") -> ConsumedEvent:
-    envelope = make_envelope(payload, id=uuid.uuid4(), source="urn:test", subject=subject,
-                             time=datetime(2026, 3, 2, tzinfo=UTC), unitcode=unit, provincecode=province)
+    envelope = make_envelope(
+        payload,
+        id=uuid.uuid4(),
+        source="urn:test",
+        subject=subject,
+        time=datetime(2026, 3, 2, tzinfo=UTC),
+        unitcode=unit,
+        provincecode=province,
+    )
     key, value, headers = encode(envelope)
     record = ConsumerRecord(topic, 0, next(_offsets), 0, 0, key, value, None, len(key), len(value), headers)
     return ConsumedEvent(record, read_headers(headers), REGISTRY)
@@ -59,10 +66,16 @@ def consumed(payload, subject: str, topic: str, unit: str = "21001", province: s
 
 def response(rid: str, access: int, at: datetime) -> ConsumedEvent:
     payload = SurveyResponseSubmitted(
-        response_id=rid, survey_id="s", instrument_id="sipas-service", instrument_version="QĐ2640-2017",
-        channel=SurveyChannel.QR, respondent=RespondentProfile(type="citizen", age_band="30-39", sex="female"),
-        answers=(Answer(item_id="access.satisfaction", value=access), Answer(item_id="expectations",
-                                                                             value=("staff_attitude",))),
+        response_id=rid,
+        survey_id="s",
+        instrument_id="sipas-service",
+        instrument_version="QĐ2640-2017",
+        channel=SurveyChannel.QR,
+        respondent=RespondentProfile(type="citizen", age_band="30-39", sex="female"),
+        answers=(
+            Answer(item_id="access.satisfaction", value=access),
+            Answer(item_id="expectations", value=("staff_attitude",)),
+        ),
         submitted_at=at,
     )
     return consumed(payload, f"response:{rid}", "vn.cchc.surveys.events")
@@ -92,16 +105,33 @@ async def test_responses_count_once_by_response_id(pool) -> None:
 
 async def test_tasks_converge_and_the_latest_appraisal_wins(pool) -> None:
     topic = "vn.cchc.plans.events"
-    done = TaskCompleted(task_id="T1", plan_id="P", done_at=datetime(2026, 3, 5, tzinfo=VN),
-                         due_date=date(2026, 3, 10), on_time=True, working_days_late=0)
-    assigned = [TaskAssigned(task_id=f"T{i}", plan_id="P", title="t", assignee_role="VP", due_date=date(2026, 3, 10))
-                for i in range(1, 4)]
-    late = TaskCompleted(task_id="T2", plan_id="P", done_at=datetime(2026, 3, 20, tzinfo=VN),
-                         due_date=date(2026, 3, 10), on_time=False, working_days_late=6)
+    done = TaskCompleted(
+        task_id="T1",
+        plan_id="P",
+        done_at=datetime(2026, 3, 5, tzinfo=VN),
+        due_date=date(2026, 3, 10),
+        on_time=True,
+        working_days_late=0,
+    )
+    assigned = [
+        TaskAssigned(task_id=f"T{i}", plan_id="P", title="t", assignee_role="VP", due_date=date(2026, 3, 10))
+        for i in range(1, 4)
+    ]
+    late = TaskCompleted(
+        task_id="T2",
+        plan_id="P",
+        done_at=datetime(2026, 3, 20, tzinfo=VN),
+        due_date=date(2026, 3, 10),
+        on_time=False,
+        working_days_late=6,
+    )
     # the completion of T1 arrives before its assignment, in an earlier batch
     await apply(pool, PlansIndicatorsProjection(), [consumed(done, "task:T1", topic)])
-    await apply(pool, PlansIndicatorsProjection(), [consumed(a, f"task:{a.task_id}", topic) for a in assigned]
-                + [consumed(late, "task:T2", topic)])
+    await apply(
+        pool,
+        PlansIndicatorsProjection(),
+        [consumed(a, f"task:{a.task_id}", topic) for a in assigned] + [consumed(late, "task:T2", topic)],
+    )
     w = window(PeriodKind.MONTH, date(2026, 3, 1), datetime(2026, 6, 1, tzinfo=VN))
     counts = (await plan_counts(pool, scope_of("21001"), [w]))[("21001", date(2026, 3, 1))]
     assert (counts["tasks.due"], counts["tasks.done"], counts["tasks.on_time"]) == (3, 2, 1)
@@ -109,11 +139,24 @@ async def test_tasks_converge_and_the_latest_appraisal_wins(pool) -> None:
     counts = (await plan_counts(pool, scope_of("21001"), [early]))[("21001", date(2026, 3, 1))]
     assert counts["tasks.due"] == 1  # only the task already done counts before its deadline
 
-    zeroed = CriterionZeroed(criteria_set_id="QĐ 673/QĐ-UBND", criterion_id="1.1", year=2024, max_score=3,
-                             reason=ZeroingReason.MISSING_EVIDENCE, appraiser="Sở",
-                             zeroed_at=datetime(2025, 2, 1, tzinfo=VN))
-    earlier = CriterionAppraised(criteria_set_id="QĐ 673/QĐ-UBND", criterion_id="1.1", year=2024, score=3,
-                                 max_score=3, appraiser="Phòng", appraised_at=datetime(2025, 1, 1, tzinfo=VN))
+    zeroed = CriterionZeroed(
+        criteria_set_id="QĐ 673/QĐ-UBND",
+        criterion_id="1.1",
+        year=2024,
+        max_score=3,
+        reason=ZeroingReason.MISSING_EVIDENCE,
+        appraiser="Sở",
+        zeroed_at=datetime(2025, 2, 1, tzinfo=VN),
+    )
+    earlier = CriterionAppraised(
+        criteria_set_id="QĐ 673/QĐ-UBND",
+        criterion_id="1.1",
+        year=2024,
+        score=3,
+        max_score=3,
+        appraiser="Phòng",
+        appraised_at=datetime(2025, 1, 1, tzinfo=VN),
+    )
     await apply(pool, PlansIndicatorsProjection(), [consumed(zeroed, "par:1.1", topic)])
     await apply(pool, PlansIndicatorsProjection(), [consumed(earlier, "par:1.1", topic)])  # older: ignored
     got = (await par_assessments(pool, scope_of("21001"), "QĐ 673/QĐ-UBND", 2024))["21001"]["1.1"]
@@ -128,4 +171,9 @@ async def test_papi_import_is_idempotent(pool) -> None:
     assert await pool.fetchval("SELECT count(*) FROM papi_scores") == len(rows)
     hanoi = await read_papi(pool, "01", 2023)
     assert [(r["sub_dimension"], r["score"]) for r in hanoi] == [
-        ("", 7.8486), ("6.1", 1.7029), ("6.2", 1.957), ("6.3", 2.2548), ("6.4", 1.9339)]
+        ("", 7.8486),
+        ("6.1", 1.7029),
+        ("6.2", 1.957),
+        ("6.3", 2.2548),
+        ("6.4", 1.9339),
+    ]

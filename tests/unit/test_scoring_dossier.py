@@ -28,8 +28,14 @@ BASE = {"dossier_id": "D-1", "agency_code": "000.04.01.H26"}
 
 def received(channel=Channel.ONLINE, at=datetime(2026, 3, 31, 23, 30, tzinfo=VN)) -> DossierReceived:
     return DossierReceived(
-        **BASE, channel=channel, ma_tthc="2.000635", procedure_version="QD-1", applicant_type="individual",
-        applicant_ref="a" * 64, received_at=at, due_at=at + timedelta(days=2),
+        **BASE,
+        channel=channel,
+        ma_tthc="2.000635",
+        procedure_version="QD-1",
+        applicant_type="individual",
+        applicant_ref="a" * 64,
+        received_at=at,
+        due_at=at + timedelta(days=2),
         statutory_time=StatutoryTime(value=4, unit=TimeUnit.WORKING_HOURS),
         components=(
             DossierComponent(component_code="TP1", digitized=True, reused_from_store=False, reused_digital_data=False),
@@ -40,10 +46,20 @@ def received(channel=Channel.ONLINE, at=datetime(2026, 3, 31, 23, 30, tzinfo=VN)
 
 def resolved(klass: TimelinessClass, at: datetime, *, on_time: bool = True, **service) -> DossierResolved:
     return DossierResolved(
-        **BASE, ma_tthc="2.000635", channel=Channel.ONLINE, received_at=datetime(2026, 3, 31, 23, 30, tzinfo=VN),
-        due_at=datetime(2026, 4, 2, 23, 30, tzinfo=VN), resolved_at=at, final_status=DossierStatus.RESULT_DELIVERED,
-        report06_class=klass, on_time_766=on_time, supplement_working_hours=0, supplement_requests=0,
-        processing_working_hours=3.5, ruleset_version="t-1", **service,
+        **BASE,
+        ma_tthc="2.000635",
+        channel=Channel.ONLINE,
+        received_at=datetime(2026, 3, 31, 23, 30, tzinfo=VN),
+        due_at=datetime(2026, 4, 2, 23, 30, tzinfo=VN),
+        resolved_at=at,
+        final_status=DossierStatus.RESULT_DELIVERED,
+        report06_class=klass,
+        on_time_766=on_time,
+        supplement_working_hours=0,
+        supplement_requests=0,
+        processing_working_hours=3.5,
+        ruleset_version="t-1",
+        **service,
     )
 
 
@@ -73,8 +89,12 @@ def test_a_re_emitted_verdict_replaces_the_old_one() -> None:
 
 
 def test_a_paper_only_result_fails_the_online_and_digitisation_conditions() -> None:
-    row = fold(fold(None, "D-1", UNIT, received()), "D-1", UNIT,
-               resolved(TimelinessClass.EARLY, datetime(2026, 4, 1, 9, tzinfo=VN), electronic_result=False))
+    row = fold(
+        fold(None, "D-1", UNIT, received()),
+        "D-1",
+        UNIT,
+        resolved(TimelinessClass.EARLY, datetime(2026, 4, 1, 9, tzinfo=VN), electronic_result=False),
+    )
     got = keys(row)
     assert "d766.4_1.result" in got
     assert "d766.4_1.e_result" not in got
@@ -84,29 +104,73 @@ def test_a_paper_only_result_fails_the_online_and_digitisation_conditions() -> N
 
 
 def test_fees_and_online_payment_come_from_the_verdict() -> None:
-    row = fold(fold(None, "D-1", UNIT, received()), "D-1", UNIT,
-               resolved(TimelinessClass.ON_TIME, datetime(2026, 4, 1, 9, tzinfo=VN), fee_vnd=8000, paid_online="dvcqg",
-                        vneid_authenticated=True))
+    row = fold(
+        fold(None, "D-1", UNIT, received()),
+        "D-1",
+        UNIT,
+        resolved(
+            TimelinessClass.ON_TIME,
+            datetime(2026, 4, 1, 9, tzinfo=VN),
+            fee_vnd=8000,
+            paid_online="dvcqg",
+            vneid_authenticated=True,
+        ),
+    )
     got = keys(row)
-    assert {"d766.3_6.fee", "d766.3_6.paid_online", "d766.3_5b.fee_tthc:2.000635",
-            "d766.3_5b.paid_tthc:2.000635", "d766.4_5b.vneid"} <= set(got)
+    assert {
+        "d766.3_6.fee",
+        "d766.3_6.paid_online",
+        "d766.3_5b.fee_tthc:2.000635",
+        "d766.3_5b.paid_tthc:2.000635",
+        "d766.4_5b.vneid",
+    } <= set(got)
 
 
 def test_refused_at_reception_is_not_received() -> None:
-    row = fold(None, "D-2", UNIT, DossierRefused(**{**BASE, "dossier_id": "D-2"},
-                                                refused_at=datetime(2026, 3, 17, 14, 20, tzinfo=VN), reason="x"))
+    row = fold(
+        None,
+        "D-2",
+        UNIT,
+        DossierRefused(
+            **{**BASE, "dossier_id": "D-2"}, refused_at=datetime(2026, 3, 17, 14, 20, tzinfo=VN), reason="x"
+        ),
+    )
     assert keys(row) == {"r06.refused": date(2026, 3, 17)}
 
 
 def test_overdue_and_apology_verdicts() -> None:
     row = fold(None, "D-1", UNIT, received())
     due = datetime(2026, 4, 2, 23, 30, tzinfo=VN)
-    row = fold(row, "D-1", UNIT, DossierBecameOverdue(**BASE, ma_tthc="2.000635", due_at=due, detected_at=due,
-                                                      status=DossierStatus.PROCESSING, ruleset_version="t"))
-    row = fold(row, "D-1", UNIT, ApologyAssessed(
-        **BASE, original_due_at=due, apologies_issued=1, issued=True, before_original_due=True,
-        at_least_one_working_day_before=False, single_reschedule=True, result_by_rescheduled_due=False,
-        assessed_at=due, ruleset_version="t"))
+    row = fold(
+        row,
+        "D-1",
+        UNIT,
+        DossierBecameOverdue(
+            **BASE,
+            ma_tthc="2.000635",
+            due_at=due,
+            detected_at=due,
+            status=DossierStatus.PROCESSING,
+            ruleset_version="t",
+        ),
+    )
+    row = fold(
+        row,
+        "D-1",
+        UNIT,
+        ApologyAssessed(
+            **BASE,
+            original_due_at=due,
+            apologies_issued=1,
+            issued=True,
+            before_original_due=True,
+            at_least_one_working_day_before=False,
+            single_reschedule=True,
+            result_by_rescheduled_due=False,
+            assessed_at=due,
+            ruleset_version="t",
+        ),
+    )
     assert row.overdue_due_at == due
     got = keys(row)
     assert got["apology.late"] == date(2026, 4, 2)  # still open: the period it fell due
@@ -115,8 +179,12 @@ def test_overdue_and_apology_verdicts() -> None:
 
 
 def test_rows_survive_their_json_form() -> None:
-    row = fold(fold(None, "D-1", UNIT, received()), "D-1", UNIT,
-               resolved(TimelinessClass.EARLY, datetime(2026, 4, 1, 9, tzinfo=VN)))
+    row = fold(
+        fold(None, "D-1", UNIT, received()),
+        "D-1",
+        UNIT,
+        resolved(TimelinessClass.EARLY, datetime(2026, 4, 1, 9, tzinfo=VN)),
+    )
     again = DossierRow.from_json(UNIT, row.to_json())
     assert again == row
     assert contributions(again) == contributions(row)

@@ -42,6 +42,7 @@ def values(counters, open_counts=NOTHING_OPEN):
 
 # --- DOMAIN §11.4: 766 group points sum to the published total ------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("groups", "total", "band"),
     [
@@ -72,7 +73,12 @@ def test_the_m766_allocation_fills_every_group_and_td_leaves_what_domain_lacks_u
         assert sum(i.points or 0 for i in group.indicators) == group.max_points, group.key
     td = configs[TD]
     assert {i.key: i.points for g in td.groups for i in g.indicators if i.key.startswith("d766.3")} == {
-        "d766.3_1": 2, "d766.3_2": 4, "d766.3_3": 6, "d766.3_5a": 2, "d766.3_5b": 2, "d766.3_6": 6,
+        "d766.3_1": 2,
+        "d766.3_2": 4,
+        "d766.3_3": 6,
+        "d766.3_5a": 2,
+        "d766.3_5b": 2,
+        "d766.3_6": 6,
     }
     assert all(i.points is None for i in next(g for g in td.groups if g.key == "mdhl").indicators)
     assert DEFAULT_VERSION == M766
@@ -81,6 +87,7 @@ def test_the_m766_allocation_fills_every_group_and_td_leaves_what_domain_lacks_u
 
 # --- DOMAIN §11.5: one-stop-shop ratios ------------------------------------------------------------------
 
+
 def test_vinh_phuc_on_time_rate_is_96_55_percent() -> None:
     v = values({"r06.resolved.early": 19_000, "r06.resolved.on_time": 255, "r06.resolved.late": 689})
     rate = v["r06.on_time_rate"]
@@ -88,15 +95,14 @@ def test_vinh_phuc_on_time_rate_is_96_55_percent() -> None:
     assert v["r06.resolved_late"].value == 689
 
 
-@pytest.mark.parametrize(
-    ("online", "received", "share"), [(12_516, 56_039, 0.2233), (3_399, 26_030, 0.1306)]
-)
+@pytest.mark.parametrize(("online", "received", "share"), [(12_516, 56_039, 0.2233), (3_399, 26_030, 0.1306)])
 def test_kon_tum_online_shares(online, received, share) -> None:
     # the article prints 13.05% for the commune level; 3,399 / 26,030 = 13.058% rounds to 13.06% (DOMAIN §11.5)
     assert values({"r06.received": received, "r06.received.online": online})["r06.online_share"].value == share
 
 
 # --- the scoring rule and N/A ----------------------------------------------------------------------------
+
 
 def test_points_follow_the_5_2_rule() -> None:
     assert points_for(0.85, 4, 0.8) == 4  # R >= T: full points
@@ -132,10 +138,14 @@ def test_766_2_1_counts_dossiers_still_open_within_time() -> None:
 
 
 def test_distinct_procedures_for_3_5b() -> None:
-    v = values({
-        "d766.3_5b.fee_tthc:2.000635": 3, "d766.3_5b.fee_tthc:2.000908": 2, "d766.3_5b.fee_tthc:1.001193": 0,
-        "d766.3_5b.paid_tthc:2.000635": 2,
-    })["d766.3_5b"]
+    v = values(
+        {
+            "d766.3_5b.fee_tthc:2.000635": 3,
+            "d766.3_5b.fee_tthc:2.000908": 2,
+            "d766.3_5b.fee_tthc:1.001193": 0,
+            "d766.3_5b.paid_tthc:2.000635": 2,
+        }
+    )["d766.3_5b"]
     assert (v.numerator, v.denominator, v.value) == (1, 2, 0.5)
 
 
@@ -190,6 +200,7 @@ def test_na_reasons_are_the_contract_s_plus_one() -> None:
 
 # --- periods ----------------------------------------------------------------------------------------------
 
+
 def test_periods_of_a_day() -> None:
     day = date(2026, 5, 17)
     assert period_start(PeriodKind.MONTH, day) == date(2026, 5, 1)
@@ -199,5 +210,7 @@ def test_periods_of_a_day() -> None:
     assert period_end(PeriodKind.MONTH, date(2028, 2, 1)) == date(2028, 2, 29)
     assert cutoff(PeriodKind.YEAR, date(2026, 1, 1)).isoformat() == "2027-01-01T00:00:00+07:00"
     assert periods_between(PeriodKind.QUARTER, date(2025, 11, 3), date(2026, 4, 1)) == [
-        date(2025, 10, 1), date(2026, 1, 1), date(2026, 4, 1)
+        date(2025, 10, 1),
+        date(2026, 1, 1),
+        date(2026, 4, 1),
     ]

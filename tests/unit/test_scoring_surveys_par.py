@@ -37,6 +37,7 @@ def by_key(values):
 
 # --- intervals ---------------------------------------------------------------------------------------------
 
+
 def test_wilson_known_answers() -> None:
     assert tuple(round(x, 4) for x in wilson(8, 10)) == (0.4902, 0.9433)  # the textbook 8/10 case
     low, high = wilson(0, 20)
@@ -53,6 +54,7 @@ def test_mean_interval_uses_the_mean_of_the_standard_errors() -> None:
 
 
 # --- SIPAS ---------------------------------------------------------------------------------------------------
+
 
 def responses_2017() -> Counter[str]:
     """Ten hand-made responses: per element satisfaction points and judgements, and expectations."""
@@ -80,13 +82,19 @@ def responses_2017() -> Counter[str]:
 def test_sipas_2017_known_answer(aggs) -> None:
     values = by_key(aggregate(aggs[SIPAS_2017], responses_2017()))
     assert values["sipas.responses"].value == 10
-    got = {e: (values[f"sipas.{e}.satisfaction"].numerator, values[f"sipas.{e}.satisfaction"].n)
-           for e in ("access", "procedure", "civil_servant", "result", "feedback")}
-    assert got == {"access": (7, 10), "procedure": (8, 10), "civil_servant": (5, 10), "result": (10, 10),
-                   "feedback": (1, 2)}
+    got = {
+        e: (values[f"sipas.{e}.satisfaction"].numerator, values[f"sipas.{e}.satisfaction"].n)
+        for e in ("access", "procedure", "civil_servant", "result", "feedback")
+    }
+    assert got == {
+        "access": (7, 10),
+        "procedure": (8, 10),
+        "civil_servant": (5, 10),
+        "result": (10, 10),
+        "feedback": (1, 2),
+    }
     assert values["sipas.access.satisfaction"].value == 0.7
-    assert (values["sipas.access.satisfaction"].ci_low, values["sipas.access.satisfaction"].ci_high) == (
-        0.3968, 0.8922)
+    assert (values["sipas.access.satisfaction"].ci_low, values["sipas.access.satisfaction"].ci_high) == (0.3968, 0.8922)
     # judgements pooled over the element's items: 6 + 9 of 20
     assert (values["sipas.access.judgement"].numerator, values["sipas.access.judgement"].n) == (15, 20)
     # DOMAIN §7.3: SIPAS_service (2017) = mean of S_e = (0.7 + 0.8 + 0.5 + 1.0 + 0.5) / 5
@@ -131,19 +139,36 @@ def test_papi_proxy_is_labelled_proxy_and_excludes_dont_know(aggs) -> None:
     assert "proxy" in agg.label.lower()
     assert "not PAPI" in agg.label
     counters: Counter[str] = Counter()
-    for visits, clear, paid in [("1", "yes", "no"), ("online", "dont_know", "no"), ("3", "no", "yes"),
-                                ("2", "yes", "no_answer")]:
-        counters.update(count_answers([("procedures.visits", visits), ("procedures.information_clear", clear),
-                                       ("procedures.informal_payment_asked", paid)]))
+    for visits, clear, paid in [
+        ("1", "yes", "no"),
+        ("online", "dont_know", "no"),
+        ("3", "no", "yes"),
+        ("2", "yes", "no_answer"),
+    ]:
+        counters.update(
+            count_answers(
+                [
+                    ("procedures.visits", visits),
+                    ("procedures.information_clear", clear),
+                    ("procedures.informal_payment_asked", paid),
+                ]
+            )
+        )
     values = by_key(aggregate(agg, counters))
-    assert (values["papi_proxy.d5.at_most_one_visit"].numerator, values["papi_proxy.d5.at_most_one_visit"].n) == (
-        2, 4)
+    assert (values["papi_proxy.d5.at_most_one_visit"].numerator, values["papi_proxy.d5.at_most_one_visit"].n) == (2, 4)
     assert (values["papi_proxy.d5.information_clear"].numerator, values["papi_proxy.d5.information_clear"].n) == (
-        2, 3)  # "don't know" left out
+        2,
+        3,
+    )  # "don't know" left out
     assert values["papi_proxy.d5.no_informal_payment"].value == round(2 / 3, 4)
     assert values["papi_proxy.d5"].value is None  # satisfaction and result not asked here: N/A, not a partial mean
-    raw = yaml.safe_load((Path(__file__).resolve().parents[2] / "services/scoring/config/surveys"
-                          / "citizen-experience-chiso-2025.1.yaml").read_text(encoding="utf-8"))
+    raw = yaml.safe_load(
+        (
+            Path(__file__).resolve().parents[2]
+            / "services/scoring/config/surveys"
+            / "citizen-experience-chiso-2025.1.yaml"
+        ).read_text(encoding="utf-8")
+    )
     raw["label"] = "PAPI (commune)"
     with pytest.raises(ValueError, match="proxy"):
         Aggregator.model_validate(raw)
@@ -164,13 +189,15 @@ def test_several_versions_in_one_period_are_not_pooled(aggs) -> None:
 
 # --- PAPI official scores (DOMAIN §11.1, §11.2) ----------------------------------------------------------
 
+
 def test_the_domain_papi_tables_import_whole() -> None:
     accepted, rejected = validate_rows(read_rows(EXAMPLES / "papi-known-answers.csv"))
     assert rejected == []
     d6 = [r for r in accepted if r.year == 2023 and r.dimension == 6 and not r.sub_dimension]
     assert len(d6) == 18
-    bac_ninh = {r.sub_dimension: r.score for r in accepted if r.year == 2023 and r.province_code == "27"
-                and r.dimension == 6}
+    bac_ninh = {
+        r.sub_dimension: r.score for r in accepted if r.year == 2023 and r.province_code == "27" and r.dimension == 6
+    }
     assert bac_ninh[""] == 8.2568
     assert abs(sum(v for k, v in bac_ninh.items() if k) - bac_ninh[""]) <= 0.0001
     totals = {(r.year, r.province_name): r.score for r in accepted if r.dimension == 0}
@@ -193,8 +220,10 @@ def test_sub_dimensions_that_do_not_sum_are_rejected_with_the_reason() -> None:
 def test_rounding_tolerance_follows_the_published_decimals() -> None:
     def dim(score: str, subs: list[str], year: int = 2023) -> list[dict[str, object]]:
         rows: list[dict[str, object]] = [{"year": year, "province_code": "01", "dimension": "6", "score": score}]
-        rows += [{"year": year, "province_code": "01", "dimension": "6", "sub_dimension": f"6.{i}", "score": s}
-                 for i, s in enumerate(subs, 1)]
+        rows += [
+            {"year": year, "province_code": "01", "dimension": "6", "sub_dimension": f"6.{i}", "score": s}
+            for i, s in enumerate(subs, 1)
+        ]
         return rows
 
     # 4 decimals: Ha Noi 2023 sums exactly; 0.0002 off is rounding; 0.001 off is not
@@ -208,21 +237,25 @@ def test_rounding_tolerance_follows_the_published_decimals() -> None:
 
 def test_a_total_must_equal_its_eight_dimensions_and_bad_rows_are_refused() -> None:
     rows: list[dict[str, object]] = [
-        {"year": 2023, "province_code": "27", "dimension": str(d), "score": "5.5"} for d in range(1, 9)]
+        {"year": 2023, "province_code": "27", "dimension": str(d), "score": "5.5"} for d in range(1, 9)
+    ]
     ok = [*rows, {"year": 2023, "province_code": "27", "dimension": "total", "score": "44.0"}]
     assert validate_rows(ok)[1] == []
     bad = [*rows, {"year": 2023, "province_code": "27", "dimension": "total", "score": "45.0"}]
     assert "the 8 dimensions sum to 44" in validate_rows(bad)[1][0].reason
-    refused = validate_rows([
-        {"year": 2023, "province_code": "1", "dimension": "6", "score": "7"},
-        {"year": 2023, "province_code": "01", "dimension": "6", "score": "11"},
-        {"year": 2023, "province_code": "01", "dimension": "9", "score": "5"},
-        {"year": 2023, "province_code": "01", "dimension": "6", "sub_dimension": "5.1", "score": "1"},
-    ])[1]
+    refused = validate_rows(
+        [
+            {"year": 2023, "province_code": "1", "dimension": "6", "score": "7"},
+            {"year": 2023, "province_code": "01", "dimension": "6", "score": "11"},
+            {"year": 2023, "province_code": "01", "dimension": "9", "score": "5"},
+            {"year": 2023, "province_code": "01", "dimension": "6", "sub_dimension": "5.1", "score": "1"},
+        ]
+    )[1]
     assert [r.reason.split(" ")[0] for r in refused] == ["province_code", "a", "dimension", "sub-dimension"]
 
 
 # --- PAR Index -------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def tree() -> ParTree:
@@ -231,21 +264,31 @@ def tree() -> ParTree:
 
 def full_marks(tree: ParTree) -> dict[str, Assessment]:
     """Every leaf criterion that has no metric appraised at its maximum."""
-    return {c.id: Assessment(appraised_score=c.max, appraised_max=c.max, appraiser="Sở Nội vụ")
-            for c in tree.nodes() if not c.criteria and c.metric is None}
+    return {
+        c.id: Assessment(appraised_score=c.max, appraised_max=c.max, appraiser="Sở Nội vụ")
+        for c in tree.nodes()
+        if not c.criteria and c.metric is None
+    }
 
 
 METRICS_ALL = {
-    "tasks_on_time_rate": Metric(0.75), "reports_on_time_rate": Metric(1.0), "dossier_on_time_rate": Metric(0.9),
-    "apology_rate": Metric(0.5), "online_share": Metric(0.25), "digitised_rate": Metric(1 / 3),
+    "tasks_on_time_rate": Metric(0.75),
+    "reports_on_time_rate": Metric(1.0),
+    "dossier_on_time_rate": Metric(0.9),
+    "apology_rate": Metric(0.5),
+    "online_share": Metric(0.25),
+    "digitised_rate": Metric(1 / 3),
     "sipas_index": Metric(0.8),
 }
 
 
 def test_the_shipped_tree_matches_the_plans_tree_and_sums_to_100(tree) -> None:
     assert tree.max_points == 100
-    plans = yaml.safe_load((Path(__file__).resolve().parents[2] / "services/plans/config/criteria"
-                            / "quang-ngai-2024-commune.yaml").read_text(encoding="utf-8"))
+    plans = yaml.safe_load(
+        (
+            Path(__file__).resolve().parents[2] / "services/plans/config/criteria" / "quang-ngai-2024-commune.yaml"
+        ).read_text(encoding="utf-8")
+    )
 
     def ids(nodes):
         return [(n["id"], n["max"]) for n in nodes] + [x for n in nodes for x in ids(n.get("criteria", []))]
@@ -270,8 +313,14 @@ def test_par_known_answer(tree) -> None:
 
 def test_par_appraisal_zeroing_and_missing_inputs(tree) -> None:
     assessed = full_marks(tree)
-    assessed["1.1"] = Assessment(self_score=3, self_max=3, appraised_score=0, appraised_max=3,
-                                 zeroed_reason="missing_evidence", appraiser="Đoàn thẩm định")
+    assessed["1.1"] = Assessment(
+        self_score=3,
+        self_max=3,
+        appraised_score=0,
+        appraised_max=3,
+        zeroed_reason="missing_evidence",
+        appraiser="Đoàn thẩm định",
+    )
     assessed["3.2.1"] = Assessment(appraised_score=5, appraised_max=6)  # an appraisal overrides the events
     result = score_par(tree, METRICS_ALL, assessed)
     nodes = {n.id: n for a in result.areas for n in _walk(a.children)}
@@ -319,6 +368,7 @@ def test_classes_and_ranks(tree) -> None:
 
 # --- plans rates and targets -------------------------------------------------------------------------------
 
+
 def test_plan_rates() -> None:
     values = plan_values({"tasks.due": 8, "tasks.done": 7, "tasks.on_time": 6, "reports.due": 0})
     assert values["tasks.on_time_rate"].value == 0.75
@@ -333,8 +383,14 @@ def test_targets_mapping_periods_and_comparisons() -> None:
     assert mapping_for(mapping, "dossiers.on_time_pct").scale == 100
     assert mapping_for(mapping, "documents.e_signed_pct").indicator is None
     assert "no mapping" in mapping_for(mapping, "nope.x").reason
-    plans_ids = {i["id"] for i in yaml.safe_load((Path(__file__).resolve().parents[2] / "services/plans/config"
-                                                   / "indicators.yaml").read_text(encoding="utf-8"))["indicators"]}
+    plans_ids = {
+        i["id"]
+        for i in yaml.safe_load(
+            (Path(__file__).resolve().parents[2] / "services/plans/config" / "indicators.yaml").read_text(
+                encoding="utf-8"
+            )
+        )["indicators"]
+    }
     assert plans_ids == set(mapping)  # every id a plan may name has a mapping (or a stated reason)
     assert period_of(date(2026, 1, 1), date(2026, 12, 31)) is PeriodKind.YEAR
     assert period_of(date(2026, 4, 1), date(2026, 6, 30)) is PeriodKind.QUARTER

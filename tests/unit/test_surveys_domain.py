@@ -165,7 +165,7 @@ def test_a_device_gets_its_burst_then_waits_for_the_rate() -> None:
 def test_the_form_page_is_vietnamese_html_with_every_non_policy_item() -> None:
     assert SIPAS_2023 is not None
     page = render_form(SIPAS_2023, "v1.abc.def")
-    assert page.startswith("<!DOCTYPE html><html lang=\"vi\">")
+    assert page.startswith('<!DOCTYPE html><html lang="vi">')
     assert 'name="viewport"' in page
     assert "Gửi đánh giá" in page
     for item in SIPAS_2023.items():
@@ -192,15 +192,18 @@ ITEM_IDS = st.sampled_from([i.id for i in CATALOG.all()[0].items() + CATALOG.all
 ANSWERS = st.dictionaries(ITEM_IDS, JSON, max_size=12) | st.lists(
     st.fixed_dictionaries({"item_id": ITEM_IDS | JSON, "value": JSON}) | JSON, max_size=8
 )
-PROFILES = st.fixed_dictionaries(
-    {},
-    optional={
-        "type": st.sampled_from(["citizen", "organisation", "x"]) | JSON,
-        "age_band": st.sampled_from(["18-29", "60+", "60-70"]) | JSON,
-        "sex": st.sampled_from(["male", "female"]) | JSON,
-        "ethnicity": st.sampled_from(["Kinh", "Khác"]) | JSON,
-    },
-) | JSON
+PROFILES = (
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "type": st.sampled_from(["citizen", "organisation", "x"]) | JSON,
+            "age_band": st.sampled_from(["18-29", "60+", "60-70"]) | JSON,
+            "sex": st.sampled_from(["male", "female"]) | JSON,
+            "ethnicity": st.sampled_from(["Kinh", "Khác"]) | JSON,
+        },
+    )
+    | JSON
+)
 
 
 @given(

@@ -191,13 +191,16 @@ def fold(  # noqa: PLR0912 - one branch per event type reads as the list of fact
             status=current.status if current.resolved_at else DossierStatus.RECEIVED.value,
         )
     elif isinstance(data, DossierRefused):
-        changes.update(agency_code=data.agency_code, refused_at=data.refused_at,
-                       status=DossierStatus.NOT_RECEIVED.value)
+        changes.update(
+            agency_code=data.agency_code, refused_at=data.refused_at, status=DossierStatus.NOT_RECEIVED.value
+        )
     elif isinstance(data, FinancialObligationRequested):
         changes.update(fee_vnd=max(current.fee_vnd or 0, data.amount_vnd))
     elif isinstance(data, FeePaid):
-        changes.update(fee_vnd=max(current.fee_vnd or 0, data.amount_vnd),
-                       paid_online=data.paid_online.value if data.paid_online else current.paid_online)
+        changes.update(
+            fee_vnd=max(current.fee_vnd or 0, data.amount_vnd),
+            paid_online=data.paid_online.value if data.paid_online else current.paid_online,
+        )
     elif isinstance(data, ResultIssued):
         changes.update(
             electronic_result=any(d.electronic for d in data.result_docs),

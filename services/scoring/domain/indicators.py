@@ -144,10 +144,15 @@ def _ratio(key: str, name: str, num: Parts, den: Parts, source: str, **kw: str) 
 _SPEC_LIST: tuple[Spec, ...] = (
     # --- report 06 (one-stop-shop statistics), DOMAIN §3.3a, §3.4
     _count("r06.received", "Tiếp nhận trong kỳ", _R06_RECEIVED),
-    _count("r06.received_online", "Tiếp nhận trực tuyến", Parts(("r06.received.online",)),
-           "DOMAIN §10 (KenhThucHien 2)"),
-    _count("r06.received_postal", "Tiếp nhận qua bưu chính công ích", Parts(("r06.received.postal",)),
-           "DOMAIN §10 (KenhThucHien 3)"),
+    _count(
+        "r06.received_online", "Tiếp nhận trực tuyến", Parts(("r06.received.online",)), "DOMAIN §10 (KenhThucHien 2)"
+    ),
+    _count(
+        "r06.received_postal",
+        "Tiếp nhận qua bưu chính công ích",
+        Parts(("r06.received.postal",)),
+        "DOMAIN §10 (KenhThucHien 3)",
+    ),
     _count("r06.carried_over", "Kỳ trước chuyển qua", Parts(open=OpenPart.CARRIED_OVER)),
     _count("r06.resolved_early", "Đã xử lý trước hạn", Parts(("r06.resolved.early",))),
     _count("r06.resolved_on_time", "Đã xử lý đúng hạn", Parts(("r06.resolved.on_time",))),
@@ -182,16 +187,41 @@ _SPEC_LIST: tuple[Spec, ...] = (
         unit="working_hours",
     ),
     # --- apology compliance, DOMAIN §3.6 [I]; denominator: late dossiers (assessed by the dossiers service)
-    _ratio("apology.rate", "Tỷ lệ xin lỗi trước hạn", Parts(("apology.before_original_due",)),
-           Parts(("apology.late",)), "DOMAIN §3.6 [I]"),
-    _ratio("apology.issued_rate", "Tỷ lệ hồ sơ quá hạn có văn bản xin lỗi", Parts(("apology.issued",)),
-           Parts(("apology.late",)), "DOMAIN §3.6 [I]"),
-    _ratio("apology.one_working_day_before_rate", "Xin lỗi trước hạn ít nhất 01 ngày làm việc",
-           Parts(("apology.at_least_one_working_day_before",)), Parts(("apology.late",)), "DOMAIN §3.6 [U 61/2018]"),
-    _ratio("apology.single_reschedule_rate", "Hẹn lại không quá một lần", Parts(("apology.single_reschedule",)),
-           Parts(("apology.late",)), "DOMAIN §3.6 [U]"),
-    _ratio("apology.result_by_rescheduled_rate", "Trả kết quả đúng ngày hẹn lại",
-           Parts(("apology.result_by_rescheduled_due",)), Parts(("apology.late",)), "DOMAIN §3.6 [I]"),
+    _ratio(
+        "apology.rate",
+        "Tỷ lệ xin lỗi trước hạn",
+        Parts(("apology.before_original_due",)),
+        Parts(("apology.late",)),
+        "DOMAIN §3.6 [I]",
+    ),
+    _ratio(
+        "apology.issued_rate",
+        "Tỷ lệ hồ sơ quá hạn có văn bản xin lỗi",
+        Parts(("apology.issued",)),
+        Parts(("apology.late",)),
+        "DOMAIN §3.6 [I]",
+    ),
+    _ratio(
+        "apology.one_working_day_before_rate",
+        "Xin lỗi trước hạn ít nhất 01 ngày làm việc",
+        Parts(("apology.at_least_one_working_day_before",)),
+        Parts(("apology.late",)),
+        "DOMAIN §3.6 [U 61/2018]",
+    ),
+    _ratio(
+        "apology.single_reschedule_rate",
+        "Hẹn lại không quá một lần",
+        Parts(("apology.single_reschedule",)),
+        Parts(("apology.late",)),
+        "DOMAIN §3.6 [U]",
+    ),
+    _ratio(
+        "apology.result_by_rescheduled_rate",
+        "Trả kết quả đúng ngày hẹn lại",
+        Parts(("apology.result_by_rescheduled_due",)),
+        Parts(("apology.late",)),
+        "DOMAIN §3.6 [I]",
+    ),
     # --- Decision 766, the ratios a commune's own events carry (DOMAIN §5.5)
     _ratio(
         "d766.2_1",
@@ -289,14 +319,16 @@ def _sum(parts: Parts, counters: Mapping[str, float], open_counts: OpenCounts) -
     return total
 
 
-def _evaluate(spec: Spec, counters: Mapping[str, float], open_counts: OpenCounts,
-              done: dict[str, IndicatorValue]) -> IndicatorValue:
+def _evaluate(
+    spec: Spec, counters: Mapping[str, float], open_counts: OpenCounts, done: dict[str, IndicatorValue]
+) -> IndicatorValue:
     numerator = _sum(spec.numerator, counters, open_counts)
     denominator = None if spec.denominator is None else _sum(spec.denominator, counters, open_counts)
 
     def na(reason: NaReason, detail: str) -> IndicatorValue:
-        return IndicatorValue(spec.key, spec.name, spec.kind, numerator, denominator, None, reason, detail,
-                              spec.source, spec.unit)
+        return IndicatorValue(
+            spec.key, spec.name, spec.kind, numerator, denominator, None, reason, detail, spec.source, spec.unit
+        )
 
     if spec.kind is Kind.COUNT:
         return IndicatorValue(spec.key, spec.name, spec.kind, numerator, None, numerator, None, "", spec.source)
@@ -312,8 +344,9 @@ def _evaluate(spec: Spec, counters: Mapping[str, float], open_counts: OpenCounts
             return na(factor.na_reason or NaReason.MISSING_REFERENCE_DATA, f"needs {spec.times}: {factor.detail}")
         value *= factor.value
     decimals = RATIO_DECIMALS if spec.kind is Kind.RATIO else POINT_DECIMALS
-    return IndicatorValue(spec.key, spec.name, spec.kind, numerator, denominator, round(value, decimals), None, "",
-                          spec.source, spec.unit)
+    return IndicatorValue(
+        spec.key, spec.name, spec.kind, numerator, denominator, round(value, decimals), None, "", spec.source, spec.unit
+    )
 
 
 def compute(keys: Sequence[str], counters: Mapping[str, float], open_counts: OpenCounts) -> dict[str, IndicatorValue]:
@@ -381,9 +414,18 @@ def _indicator_value(ind: D766Indicator, values: Mapping[str, IndicatorValue]) -
         }[ind.computation]
         return IndicatorValue(ind.key, ind.name, Kind.RATIO, None, None, None, reason, detail, ind.source)
     computed = values[ind.computation]
-    return IndicatorValue(ind.key, ind.name, computed.kind, computed.numerator, computed.denominator, computed.value,
-                          computed.na_reason, computed.detail, f"{computed.source}; points: {ind.source}",
-                          computed.unit)
+    return IndicatorValue(
+        ind.key,
+        ind.name,
+        computed.kind,
+        computed.numerator,
+        computed.denominator,
+        computed.value,
+        computed.na_reason,
+        computed.detail,
+        f"{computed.source}; points: {ind.source}",
+        computed.unit,
+    )
 
 
 def _group(group: D766Group, values: Mapping[str, IndicatorValue]) -> GroupScore:
@@ -436,7 +478,13 @@ def d766_score(config: D766Config, values: Mapping[str, IndicatorValue]) -> D766
     groups = tuple(_group(g, values) for g in config.groups)
     incomplete = [g.dvcqg_key for g in groups if g.points is None]
     if incomplete:
-        return D766Score(config.version, None, config.max_points, None,
-                         f"groups without a complete score: {', '.join(incomplete)}", groups)
+        return D766Score(
+            config.version,
+            None,
+            config.max_points,
+            None,
+            f"groups without a complete score: {', '.join(incomplete)}",
+            groups,
+        )
     total = total_of([g.points for g in groups if g.points is not None])
     return D766Score(config.version, total, config.max_points, band_of(total, config), "", groups)

@@ -122,18 +122,27 @@ def validate_rows(rows: Iterable[Mapping[str, object]]) -> tuple[list[PapiRow], 
         head = [r for _, r in members if not r.sub_dimension]
         subs = [r for _, r in members if r.sub_dimension]
         if subs and not head:
-            rejected.append(Rejected(tuple(n for n, _ in members), f"{group[0]}/{group[1]}/{group[2]}",
-                                     "sub-dimensions without their dimension score"))
+            rejected.append(
+                Rejected(
+                    tuple(n for n, _ in members),
+                    f"{group[0]}/{group[1]}/{group[2]}",
+                    "sub-dimensions without their dimension score",
+                )
+            )
             refused.add(group[:2])
             continue
         if subs:
             total = sum(r.score for r in subs)
             tol = tolerance([*subs, head[0]])
             if abs(total - head[0].score) > tol:
-                rejected.append(Rejected(
-                    tuple(n for n, _ in members), f"{group[0]}/{group[1]}/{group[2]}",
-                    f"sub-dimensions sum to {total:.6g}, the dimension is {head[0].score:g} "
-                    f"(difference {abs(total - head[0].score):.6g} > rounding tolerance {tol:.6g})"))
+                rejected.append(
+                    Rejected(
+                        tuple(n for n, _ in members),
+                        f"{group[0]}/{group[1]}/{group[2]}",
+                        f"sub-dimensions sum to {total:.6g}, the dimension is {head[0].score:g} "
+                        f"(difference {abs(total - head[0].score):.6g} > rounding tolerance {tol:.6g})",
+                    )
+                )
                 refused.add(group[:2])
                 continue
         accepted[group] = members
@@ -164,8 +173,13 @@ def _check_totals(
             tol = tolerance([*heads, total_row])
             total = sum(h.score for h in heads)
             if abs(total - total_row.score) > tol:
-                rejected.append(Rejected((line,), key,
-                                         f"the 8 dimensions sum to {total:.6g}, the total is {total_row.score:g} "
-                                         f"(difference {abs(total - total_row.score):.6g} > tolerance {tol:.6g})"))
+                rejected.append(
+                    Rejected(
+                        (line,),
+                        key,
+                        f"the 8 dimensions sum to {total:.6g}, the total is {total_row.score:g} "
+                        f"(difference {abs(total - total_row.score):.6g} > tolerance {tol:.6g})",
+                    )
+                )
                 continue
         accepted[group] = members

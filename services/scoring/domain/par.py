@@ -237,9 +237,21 @@ def _node(c: Criterion, metrics: Mapping[str, Metric], assessed: Mapping[str, As
     self_score = a.self_score if a.self_max is None or abs(a.self_max - c.max) < 1e-9 else None
     children = tuple(_node(s, metrics, assessed) for s in c.criteria)
     metric = metrics.get(c.metric) if c.metric else None
+
     def made(score: float | None, basis: str, detail: str) -> NodeScore:
-        return NodeScore(c.id, c.name, c.max, c.method, score, basis, self_score, c.metric,
-                         metric.value if metric else None, detail, children)
+        return NodeScore(
+            c.id,
+            c.name,
+            c.max,
+            c.method,
+            score,
+            basis,
+            self_score,
+            c.metric,
+            metric.value if metric else None,
+            detail,
+            children,
+        )
 
     if a.appraised_score is not None:
         if a.appraised_max is not None and abs(a.appraised_max - c.max) > 1e-9:
@@ -258,8 +270,11 @@ def _node(c: Criterion, metrics: Mapping[str, Metric], assessed: Mapping[str, As
             return made(None, "n/a", f"{c.metric} ({METRICS[c.metric]}) is N/A: {why}")
         rule = c.scoring.type if c.scoring else ""
         return made(_metric_points(c, metric.value), "computed", f"{c.metric} = {metric.value:.4f}, {rule}")
-    why = ("a manual criterion is scored by its appraisal; none recorded" if c.method == "manual"
-           else "no metric configured for this criterion and no appraisal recorded")
+    why = (
+        "a manual criterion is scored by its appraisal; none recorded"
+        if c.method == "manual"
+        else "no metric configured for this criterion and no appraisal recorded"
+    )
     return made(None, "n/a", why)
 
 
@@ -287,27 +302,59 @@ def score_par(tree: ParTree, metrics: Mapping[str, Metric], assessed: Mapping[st
         score = None if missing else round(sum(ch.score or 0.0 for ch in children), DECIMALS)
         self_parts = [_sum_self(ch) for ch in children]
         self_score = None if any(p is None for p in self_parts) else sum(p or 0.0 for p in self_parts)
-        areas.append(NodeScore(area.id, area.name, area.max, "area", score, "sum" if score is not None else "n/a",
-                               self_score, None, None, f"no score yet for {', '.join(missing)}" if missing else "",
-                               children))
+        areas.append(
+            NodeScore(
+                area.id,
+                area.name,
+                area.max,
+                "area",
+                score,
+                "sum" if score is not None else "n/a",
+                self_score,
+                None,
+                None,
+                f"no score yet for {', '.join(missing)}" if missing else "",
+                children,
+            )
+        )
     available = round(sum(_available(a) for a in areas), DECIMALS)
     incomplete = [a.id for a in areas if a.score is None]
     self_parts = [a.self_score for a in areas]
     self_total = None if any(p is None for p in self_parts) else round(sum(p or 0.0 for p in self_parts), DECIMALS)
     if incomplete:
-        return ParResult(tree.criteria_set_id, tree.year, None, self_total, tree.max_points, available, None, None,
-                         f"areas without a complete score: {', '.join(incomplete)}", tuple(areas))
+        return ParResult(
+            tree.criteria_set_id,
+            tree.year,
+            None,
+            self_total,
+            tree.max_points,
+            available,
+            None,
+            None,
+            f"areas without a complete score: {', '.join(incomplete)}",
+            tuple(areas),
+        )
     total = round(sum(a.score or 0.0 for a in areas), DECIMALS)
     percent = round(100 * total / tree.max_points, DECIMALS)
     klass = next((c.name for c in tree.classes if percent >= c.min_percent - 1e-9), None)
     detail = "" if klass else "below the lowest configured class"
-    return ParResult(tree.criteria_set_id, tree.year, total, self_total, tree.max_points, available, percent, klass,
-                     detail, tuple(areas))
+    return ParResult(
+        tree.criteria_set_id,
+        tree.year,
+        total,
+        self_total,
+        tree.max_points,
+        available,
+        percent,
+        klass,
+        detail,
+        tuple(areas),
+    )
 
 
 def rank(values: Mapping[str, float | None], *, descending: bool = True) -> dict[str, int | None]:
     """Competition ranks (1, 2, 2, 4) of the units with a value; None for N/A."""
-    have = sorted(((v, k) for k, v in values.items() if v is not None), key=lambda t: (-t[0] if descending else t[0]))
+    have = sorted(((v, k) for k, v in values.items() if v is not None), key=lambda t: -t[0] if descending else t[0])
     out: dict[str, int | None] = dict.fromkeys(values)
     previous: float | None = None
     current = 0

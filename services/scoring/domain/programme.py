@@ -34,8 +34,17 @@ def plan_values(counts: Mapping[str, float]) -> dict[str, IndicatorValue]:
     for key, name, num, den in _PLAN:
         n, d = float(counts.get(num, 0)), float(counts.get(den, 0))
         if d == 0:
-            out[key] = IndicatorValue(key, name, Kind.RATIO, n, d, None, NaReason.EMPTY_DENOMINATOR,
-                                      "nothing due in this period", _PLAN_SOURCE)
+            out[key] = IndicatorValue(
+                key,
+                name,
+                Kind.RATIO,
+                n,
+                d,
+                None,
+                NaReason.EMPTY_DENOMINATOR,
+                "nothing due in this period",
+                _PLAN_SOURCE,
+            )
         else:
             out[key] = IndicatorValue(key, name, Kind.RATIO, n, d, round(n / d, 4), None, "", _PLAN_SOURCE)
     return out
@@ -59,8 +68,17 @@ def survey_keys(aggregators: Mapping[tuple[str, str], Aggregator]) -> set[str]:
 
 def _flat(v: SurveyValue) -> IndicatorValue:
     reason = NaReason(v.na_reason) if v.na_reason else None
-    return IndicatorValue(v.key, v.name, Kind.RATIO if v.key.split(".")[-1] != "responses" else Kind.COUNT,
-                          v.numerator, v.n, v.value, reason, v.detail, v.source)
+    return IndicatorValue(
+        v.key,
+        v.name,
+        Kind.RATIO if v.key.split(".")[-1] != "responses" else Kind.COUNT,
+        v.numerator,
+        v.n,
+        v.value,
+        reason,
+        v.detail,
+        v.source,
+    )
 
 
 def survey_values(
@@ -85,9 +103,27 @@ def survey_values(
             out[key] = IndicatorValue(key, key, Kind.RATIO, None, None, None, NaReason.NOT_APPLICABLE, detail, "")
         elif answered:
             versions = ", ".join("@".join(ref) for ref, _ in answered)
-            out[key] = IndicatorValue(key, key, Kind.RATIO, None, None, None, NaReason.NOT_APPLICABLE,
-                                      f"answers on several instrument versions ({versions}) are not pooled", "")
+            out[key] = IndicatorValue(
+                key,
+                key,
+                Kind.RATIO,
+                None,
+                None,
+                None,
+                NaReason.NOT_APPLICABLE,
+                f"answers on several instrument versions ({versions}) are not pooled",
+                "",
+            )
         else:
-            out[key] = IndicatorValue(key, key, Kind.RATIO, None, 0.0, None, NaReason.EMPTY_DENOMINATOR,
-                                      "no survey responses in this period", "")
+            out[key] = IndicatorValue(
+                key,
+                key,
+                Kind.RATIO,
+                None,
+                0.0,
+                None,
+                NaReason.EMPTY_DENOMINATOR,
+                "no survey responses in this period",
+                "",
+            )
     return out

@@ -234,21 +234,54 @@ class _Calc:
 
     def proportion(self, key: str, name: str, pos: float, n: float, *, source: str, detail: str = "") -> SurveyValue:
         if n <= 0:
-            return SurveyValue(key, name, None, 0.0, None, None, None, "wilson", "empty_denominator",
-                               "no answers in this period (n = 0)", source)
+            return SurveyValue(
+                key,
+                name,
+                None,
+                0.0,
+                None,
+                None,
+                None,
+                "wilson",
+                "empty_denominator",
+                "no answers in this period (n = 0)",
+                source,
+            )
         low, high = wilson(pos, n)
         return SurveyValue(key, name, pos, n, _r(pos / n), _r(low), _r(high), "wilson", None, detail, source)
 
     def mean(self, key: str, name: str, parts: Sequence[SurveyValue], source: str) -> SurveyValue:
         missing = [p.key for p in parts if p.value is None]
         if missing:
-            return SurveyValue(key, name, None, 0.0, None, None, None, "normal_conservative", "empty_denominator",
-                               f"needs every part; no answers for {', '.join(missing)}", source)
+            return SurveyValue(
+                key,
+                name,
+                None,
+                0.0,
+                None,
+                None,
+                None,
+                "normal_conservative",
+                "empty_denominator",
+                f"needs every part; no answers for {', '.join(missing)}",
+                source,
+            )
         exact = [(p.numerator / p.n, p.n) for p in parts if p.numerator is not None]
         value, low, high = mean_interval(exact)
         n = min(p.n for p in parts)
-        return SurveyValue(key, name, None, n, _r(value), _r(low), _r(high), "normal_conservative", None,
-                           f"mean of {len(parts)}; n = the smallest part's n; SE = mean of the parts' SEs", source)
+        return SurveyValue(
+            key,
+            name,
+            None,
+            n,
+            _r(value),
+            _r(low),
+            _r(high),
+            "normal_conservative",
+            None,
+            f"mean of {len(parts)}; n = the smallest part's n; SE = mean of the parts' SEs",
+            source,
+        )
 
 
 def aggregate(agg: Aggregator, counters: Mapping[str, float]) -> list[SurveyValue]:
@@ -257,46 +290,99 @@ def aggregate(agg: Aggregator, counters: Mapping[str, float]) -> list[SurveyValu
     p = agg.key_prefix
     out: list[SurveyValue] = []
     responses = calc.get(RESPONSES)
-    out.append(SurveyValue(f"{p}.responses", "Số phiếu (n)", responses, responses, responses, None, None, "",
-                           None, f"{calc.get(WEIGHTED):g} carry a weight (not applied)", agg.source))
+    out.append(
+        SurveyValue(
+            f"{p}.responses",
+            "Số phiếu (n)",
+            responses,
+            responses,
+            responses,
+            None,
+            None,
+            "",
+            None,
+            f"{calc.get(WEIGHTED):g} carry a weight (not applied)",
+            agg.source,
+        )
+    )
     satisfaction: dict[str, SurveyValue] = {}
     for e in agg.elements:
         if e.satisfaction is not None:
             rule = e.satisfaction
-            v = calc.proportion(f"{p}.{e.id}.satisfaction", f"Hài lòng: {e.name}",
-                                calc.positive(rule.item, rule.positive), calc.answered(rule.item, rule.exclude),
-                                source=f"DOMAIN §7.3 S_e [U]; {agg.label}")
+            v = calc.proportion(
+                f"{p}.{e.id}.satisfaction",
+                f"Hài lòng: {e.name}",
+                calc.positive(rule.item, rule.positive),
+                calc.answered(rule.item, rule.exclude),
+                source=f"DOMAIN §7.3 S_e [U]; {agg.label}",
+            )
             satisfaction[e.id] = v
             out.append(v)
         if e.judgements is not None:
             j = e.judgements
             pos = sum(calc.positive(i, j.positive) for i in j.items)
             n = sum(calc.answered(i) for i in j.items)
-            out.append(calc.proportion(f"{p}.{e.id}.judgement", f"Nhận định tích cực: {e.name}", pos, n,
-                                       source=f"DOMAIN §7.3 J_e [U]; {agg.label}",
-                                       detail="pooled over the element's judgement items; the interval treats "
-                                       "judgements as independent"))
+            out.append(
+                calc.proportion(
+                    f"{p}.{e.id}.judgement",
+                    f"Nhận định tích cực: {e.name}",
+                    pos,
+                    n,
+                    source=f"DOMAIN §7.3 J_e [U]; {agg.label}",
+                    detail="pooled over the element's judgement items; the interval treats judgements as independent",
+                )
+            )
     if agg.index is not None:
         key, name = f"{p}.index", agg.index.label
         if agg.index.rule == "none":
-            out.append(SurveyValue(key, name, None, responses, None, None, None, "", "not_computed",
-                                   agg.index.na_detail, agg.index.source))
+            out.append(
+                SurveyValue(
+                    key,
+                    name,
+                    None,
+                    responses,
+                    None,
+                    None,
+                    None,
+                    "",
+                    "not_computed",
+                    agg.index.na_detail,
+                    agg.index.source,
+                )
+            )
         else:
             out.append(calc.mean(key, name, [satisfaction[e] for e in agg.index.elements], agg.index.source))
     if agg.expectations is not None:
         x = agg.expectations
         for option in x.options:
-            out.append(calc.proportion(f"{p}.expectation.{option}", f"Mong đợi: {option}",
-                                       calc.get(f"item:{x.item}={option}"), responses,
-                                       source=f"DOMAIN §7.3 expectation share [I]; {agg.label}",
-                                       detail="share of all respondents (n = responses)"))
+            out.append(
+                calc.proportion(
+                    f"{p}.expectation.{option}",
+                    f"Mong đợi: {option}",
+                    calc.get(f"item:{x.item}={option}"),
+                    responses,
+                    source=f"DOMAIN §7.3 expectation share [I]; {agg.label}",
+                    detail="share of all respondents (n = responses)",
+                )
+            )
     shares: dict[str, SurveyValue] = {}
     for s in agg.shares:
-        v = calc.proportion(f"{p}.{s.key}", s.name, calc.positive(s.item, s.positive),
-                            calc.answered(s.item, s.exclude), source=f"{agg.label}; {agg.source}")
+        v = calc.proportion(
+            f"{p}.{s.key}",
+            s.name,
+            calc.positive(s.item, s.positive),
+            calc.answered(s.item, s.exclude),
+            source=f"{agg.label}; {agg.source}",
+        )
         shares[s.key] = v
         out.append(v)
     for d in agg.dimensions:
-        out.append(calc.mean(f"{p}.d{d.dimension}", f"{agg.label} — D{d.dimension} {d.name}",
-                             [shares[k] for k in d.shares], f"DOMAIN §8.4 [I]; {agg.label}"))
+        out.append(
+            calc.mean(
+                f"{p}.d{d.dimension}",
+                f"{agg.label} — D{d.dimension} {d.name}",
+                [shares[k] for k in d.shares],
+                f"DOMAIN §8.4 [I]; {agg.label}",
+            )
+        )
     return out
