@@ -169,8 +169,9 @@ async def _compare(conn: Connection, live: str, fresh: str, table: str) -> Table
     keys = [
         r[0]
         for r in await conn.fetch(
-            """SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
-           WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY a.attnum""",
+            """SELECT a.attname FROM pg_index i
+               JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+               WHERE i.indrelid = $1::regclass AND i.indisprimary ORDER BY a.attnum""",
             f"{fresh}.{table}",
         )
     ]
