@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
+import pytest
 import uvicorn
 from fastapi import FastAPI
 
@@ -39,3 +42,30 @@ async def serve(app: FastAPI, *, ready_path: str = "/ready", wait_s: float = 30.
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=30)
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: FastAPI, *, name: str, ready_path: str = "/ready", wait_s: float = 60.0) -> Iterator[str]:
+    """Serve ``app`` from a thread with its own event loop (for synchronous callers such as schemathesis)."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}{ready_path}").status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    else:
+        server.should_exit = True
+        thread.join(30)
+        pytest.fail(f"the {name} service did not become ready")
+    try:
+        yield url
+    finally:
+        server.should_exit = True
+        thread.join(30)

@@ -3,21 +3,17 @@ facts, dossier lookups, due dates — makes the API answer 5xx."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 
 from eventkit.service import ServiceSettings
 from eventkit.settings import DatabaseSettings, KafkaSettings, LogSettings
 from services.dossiers.app import build_app
 from services.dossiers.settings import DossiersSettings
-from tests.e2e.serving import free_port
+from tests.e2e.serving import serve_in_thread
 
 pytestmark = pytest.mark.e2e
 
@@ -33,26 +29,8 @@ def service_url(database_url: str, kafka_bootstrap: str) -> Iterator[str]:
         LogSettings(level="ERROR"),
     )
     own = DossiersSettings(pseudonym_secret="fuzz-test-key-0123456789abcdef", db_schema="dossiers_fuzz")
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(build_app(own, shell), host="127.0.0.1", port=port, log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/ready").status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    else:
-        pytest.fail("the dossiers service did not become ready")
-    try:
+    with serve_in_thread(build_app(own, shell), name="dossiers") as url:
         yield url
-    finally:
-        server.should_exit = True
-        thread.join(30)
 
 
 def test_no_generated_request_makes_the_dossiers_api_fail_with_a_5xx(service_url: str) -> None:
