@@ -272,14 +272,26 @@ async def main(args: argparse.Namespace) -> dict:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
         db, brokers, worker_schema, topic, worker_group, total = sys.argv[2:8]
-        asyncio.run(inbox_worker(db, brokers, worker_schema, topic, worker_group, int(total)))
+        try:
+            import uvloop
+
+            uvloop.run(inbox_worker(db, brokers, worker_schema, topic, worker_group, int(total)))
+        except ImportError:  # pragma: no cover
+            asyncio.run(inbox_worker(db, brokers, worker_schema, topic, worker_group, int(total)))
         sys.exit(0)
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=20_000, help="DVCQG records for the import benchmark")
     parser.add_argument("--inbound-records", type=int, default=10_000, help="dossiers whose facts go inbound")
     parser.add_argument("--only", choices=["import", "inbound"], help="run one benchmark only")
     parser.add_argument("--inbox-processes", type=int, default=2, help="also run the inbound bench with N inboxes")
-    outcome = asyncio.run(main(parser.parse_args()))
+    arguments = parser.parse_args()
+    # the services run under uvicorn, which uses uvloop when it is installed (a dependency): so does this
+    try:
+        import uvloop
+
+        outcome = uvloop.run(main(arguments))
+    except ImportError:  # pragma: no cover
+        outcome = asyncio.run(main(arguments))
     folder = Path(__file__).resolve().parent / "results"
     folder.mkdir(exist_ok=True)
     target = folder / f"dossiers-{outcome['when'][:19].replace(':', '')}.json"
