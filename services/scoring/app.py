@@ -13,7 +13,8 @@ from eventkit.pg import apply_migrations
 from eventkit.projection import Projection, ProjectionRunner
 from eventkit.service import Component, Runtime, ServiceSettings, service_app, store_and_relay
 from eventkit.units import MERGER_DATE, ResolvedUnit, UnitRegistry
-from services.scoring.configs import load_configs
+from services.scoring.configs import load_aggregators, load_configs
+from services.scoring.dirty import UnitDaysHook
 from services.scoring.indicator_api import IndicatorQueries, indicator_router
 from services.scoring.papi import MIGRATIONS as PAPI_MIGRATIONS
 from services.scoring.papi import MIGRATIONS_NAME as PAPI_MIGRATIONS_NAME
@@ -23,7 +24,7 @@ from services.scoring.projections_surveys import SurveyIndicatorsProjection
 from services.scoring.queries import query_router
 from services.scoring.settings import ScoringSettings
 from services.scoring.subscriptions import MIGRATIONS as SUBSCRIPTION_MIGRATIONS
-from services.scoring.subscriptions import IndicatorPublisher, dossier_change_hook
+from services.scoring.subscriptions import IndicatorPublisher, dossier_change_hook, unit_days_hook
 
 __all__ = ["build_app", "legacy_district_of", "scoring_projections"]
 
@@ -42,20 +43,22 @@ def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def scoring_projections(on_change: ChangeHook | None = None) -> list[Projection]:
+def scoring_projections(
+    on_change: ChangeHook | None = None, on_unit_days: UnitDaysHook | None = None
+) -> list[Projection]:
     """Every projection of the service: what it runs, and what ``chiso scoring rebuild`` replays."""
     return [
         UnitActivityProjection(),
         DossierIndicatorsProjection(legacy_district_of, on_change),
-        SurveyIndicatorsProjection(),
-        PlansIndicatorsProjection(),
+        SurveyIndicatorsProjection(on_unit_days),
+        PlansIndicatorsProjection(on_unit_days),
     ]
 
 
 def build_app(settings: ScoringSettings | None = None, shell: ServiceSettings | None = None) -> FastAPI:
     """The scoring service as an ASGI app (nothing connects or loads until the app starts)."""
     own = settings or ScoringSettings()
-    projections = scoring_projections(dossier_change_hook(_utc_now))
+    projections = scoring_projections(dossier_change_hook(_utc_now), unit_days_hook())
     shell = shell or ServiceSettings(name="scoring", schema=own.db_schema)
     registry = default_registry()
 
@@ -82,11 +85,16 @@ def build_app(settings: ScoringSettings | None = None, shell: ServiceSettings | 
             )
         routers = [
             query_router(runtime.pool),
-            indicator_router(IndicatorQueries(runtime.pool, configs, own.d766_default, UnitRegistry.load)),
+            indicator_router(queries := IndicatorQueries(runtime.pool, configs, own.d766_default, UnitRegistry.load)),
         ]
         store, relay = store_and_relay(runtime)
         publisher = IndicatorPublisher(
-            pool=runtime.pool, store=store, ruleset_version=own.d766_default, interval_s=own.publish_interval_ms / 1000
+            pool=runtime.pool,
+            store=store,
+            ruleset_version=own.d766_default,
+            interval_s=own.publish_interval_ms / 1000,
+            aggregators=load_aggregators(),
+            par=queries.province_par_values,
         )
         return [*runners, publisher, relay], routers
 

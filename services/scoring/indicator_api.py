@@ -531,6 +531,14 @@ class IndicatorQueries:
             results[unit.code] = score_par(tree, metrics, assessed.get(unit.code, {}))
         return tree, results
 
+    async def province_par_values(self, province: str, year: int) -> dict[str, dict[str, IndicatorValue]]:
+        """The flat PAR values (``par.*``) of every commune of a province (empty: no tree configured)."""
+        found = await self.province_par(province, year)
+        if found is None:
+            return {}
+        ranks = rank({u: r.percent for u, r in found[1].items()})
+        return {u: _par_flat_result(r, ranks[u]) for u, r in found[1].items()}
+
     async def unit_par(self, unitcode: str, year: int) -> tuple[ParOut | None, str | None]:
         """The PAR Index of a commune and its rank in the province, or why there is none."""
         if len(unitcode) != 5:

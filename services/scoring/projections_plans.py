@@ -30,6 +30,8 @@ from contracts.plans import (
 from contracts.topics import PLANS_EVENTS
 from eventkit.pg import Connection, Migration
 from eventkit.projection import ConsumedEvent, Projection
+from services.scoring.dirty import UnitDay, UnitDaysHook
+from services.scoring.domain.periods import PeriodKind
 
 __all__ = ["PlansIndicatorsProjection"]
 
@@ -164,6 +166,9 @@ class PlansIndicatorsProjection(Projection):
     dedupe_event_ids = False  # every write is an idempotent upsert
     migrations = (_TABLES,)
 
+    def __init__(self, on_change: UnitDaysHook | None = None) -> None:
+        self._on_change = on_change  # subscriptions: marks the (unit, period) keys of changed rows dirty
+
     async def apply(self, conn: Connection, events: Sequence[ConsumedEvent]) -> None:
         """Fold the batch per id, then one upsert per table."""
         fold = _Fold()
@@ -190,14 +195,18 @@ class PlansIndicatorsProjection(Projection):
                     report.due_date = data.due_date or report.due_date
             elif isinstance(data, CriterionSelfAssessed | CriterionAppraised | CriterionZeroed):
                 fold.assess(unit, province, data)
-        await _write(conn, fold)
+        changed = await _write(conn, fold)
+        if self._on_change is not None and changed:
+            await self._on_change(conn, sorted(changed, key=str))
 
 
-async def _write(conn: Connection, fold: _Fold) -> None:
+async def _write(conn: Connection, fold: _Fold) -> set[UnitDay]:
+    """The upserts; returns the (unit, period) keys of the rows they wrote (from ``RETURNING``)."""
+    changed: set[UnitDay] = set()
     if fold.targets:
         ids = sorted(fold.targets)
         t = [fold.targets[i] for i in ids]
-        await conn.execute(
+        written = await conn.fetch(
             """INSERT INTO plan_targets (target_id, plan_id, unitcode, provincecode, indicator_key, comparison,
                                          target_value, unit_of_measure, period_start, period_end, description)
                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
@@ -206,7 +215,8 @@ async def _write(conn: Connection, fold: _Fold) -> None:
                    provincecode = EXCLUDED.provincecode, indicator_key = EXCLUDED.indicator_key,
                    comparison = EXCLUDED.comparison, target_value = EXCLUDED.target_value,
                    unit_of_measure = EXCLUDED.unit_of_measure, period_start = EXCLUDED.period_start,
-                   period_end = EXCLUDED.period_end, description = EXCLUDED.description""",
+                   period_end = EXCLUDED.period_end, description = EXCLUDED.description
+               RETURNING unitcode, provincecode, period_start, period_end""",
             ids,
             [x[2].plan_id for x in t],
             [x[0] for x in t],
@@ -219,10 +229,13 @@ async def _write(conn: Connection, fold: _Fold) -> None:
             [x[2].period_end for x in t],
             [x[2].description for x in t],
         )
+        for w in written:  # the actual of a target is its indicator in the target's period
+            changed.add((w["unitcode"], w["provincecode"], w["period_start"], None))
+            changed.add((w["unitcode"], w["provincecode"], w["period_end"], None))
     if fold.tasks:
         ids = sorted(fold.tasks)
         k = [fold.tasks[i] for i in ids]
-        await conn.execute(
+        written = await conn.fetch(
             """INSERT INTO plan_tasks AS t (task_id, plan_id, unitcode, provincecode, title, due_date, done_at,
                                             on_time, cancelled_at)
                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::date[],
@@ -230,7 +243,8 @@ async def _write(conn: Connection, fold: _Fold) -> None:
                ON CONFLICT (task_id) DO UPDATE SET title = COALESCE(EXCLUDED.title, t.title),
                    due_date = COALESCE(EXCLUDED.due_date, t.due_date), done_at = COALESCE(EXCLUDED.done_at, t.done_at),
                    on_time = COALESCE(EXCLUDED.on_time, t.on_time),
-                   cancelled_at = COALESCE(EXCLUDED.cancelled_at, t.cancelled_at)""",
+                   cancelled_at = COALESCE(EXCLUDED.cancelled_at, t.cancelled_at)
+               RETURNING t.unitcode, t.provincecode, t.due_date""",
             ids,
             [x.plan_id for x in k],
             [x.unitcode for x in k],
@@ -241,10 +255,11 @@ async def _write(conn: Connection, fold: _Fold) -> None:
             [x.on_time for x in k],
             [x.cancelled_at for x in k],
         )
+        changed.update(_due_keys(written))
     if fold.reports:
         ids = sorted(fold.reports)
         r = [fold.reports[i] for i in ids]
-        await conn.execute(
+        written = await conn.fetch(
             """INSERT INTO plan_reports AS t (report_id, unitcode, provincecode, title, due_date, submitted_at,
                                               on_time)
                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::timestamptz[],
@@ -252,7 +267,8 @@ async def _write(conn: Connection, fold: _Fold) -> None:
                ON CONFLICT (report_id) DO UPDATE SET title = COALESCE(EXCLUDED.title, t.title),
                    due_date = COALESCE(EXCLUDED.due_date, t.due_date),
                    submitted_at = COALESCE(EXCLUDED.submitted_at, t.submitted_at),
-                   on_time = COALESCE(EXCLUDED.on_time, t.on_time)""",
+                   on_time = COALESCE(EXCLUDED.on_time, t.on_time)
+               RETURNING t.unitcode, t.provincecode, t.due_date""",
             ids,
             [x.unitcode for x in r],
             [x.provincecode for x in r],
@@ -261,10 +277,11 @@ async def _write(conn: Connection, fold: _Fold) -> None:
             [x.submitted_at for x in r],
             [x.on_time for x in r],
         )
+        changed.update(_due_keys(written))
     if fold.assessed:
         keys = sorted(fold.assessed)
         v = [fold.assessed[key] for key in keys]
-        await conn.execute(
+        written = await conn.fetch(
             """INSERT INTO par_assessments AS t (unitcode, criteria_set_id, year, criterion_id, kind, provincecode,
                                                  score, max_score, zeroed_reason, appraiser, at)
                SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[],
@@ -272,7 +289,16 @@ async def _write(conn: Connection, fold: _Fold) -> None:
                ON CONFLICT (unitcode, criteria_set_id, year, criterion_id, kind) DO UPDATE SET
                    provincecode = EXCLUDED.provincecode, score = EXCLUDED.score, max_score = EXCLUDED.max_score,
                    zeroed_reason = EXCLUDED.zeroed_reason, appraiser = EXCLUDED.appraiser, at = EXCLUDED.at
-               WHERE EXCLUDED.at >= t.at""",
+               WHERE EXCLUDED.at >= t.at
+               RETURNING t.unitcode, t.provincecode, t.year""",
             *([key[i] for key in keys] for i in range(5)),
             *([row[i] for row in v] for i in range(6)),
         )
+        # the PAR Index is yearly: only the year's key moves
+        changed.update((w["unitcode"], w["provincecode"], date(w["year"], 1, 1), PeriodKind.YEAR) for w in written)
+    return changed
+
+
+def _due_keys(rows: Sequence[Any]) -> set[UnitDay]:
+    """A task or report counts in the period of its due date (one without a due date counts nowhere)."""
+    return {(r["unitcode"], r["provincecode"], r["due_date"], None) for r in rows if r["due_date"] is not None}

@@ -17,6 +17,7 @@ from contracts.surveys import SurveyResponseSubmitted
 from contracts.topics import SURVEYS_EVENTS
 from eventkit.pg import Connection, Migration
 from eventkit.projection import ConsumedEvent, Projection
+from services.scoring.dirty import UnitDay, UnitDaysHook
 from services.scoring.domain.activity import local_day
 from services.scoring.domain.periods import STORED_KINDS, period_start
 from services.scoring.domain.surveys import count_answers
@@ -64,6 +65,9 @@ class SurveyIndicatorsProjection(Projection):
     event_types = frozenset({SurveyResponseSubmitted.event_type})
     migrations = (_TABLES,)
 
+    def __init__(self, on_change: UnitDaysHook | None = None) -> None:
+        self._on_change = on_change  # subscriptions: marks the (unit, period) keys of new responses dirty
+
     async def apply(self, conn: Connection, events: Sequence[ConsumedEvent]) -> None:
         """Insert the new responses, then add the counters of those actually inserted."""
         rows: dict[str, tuple[ConsumedEvent, SurveyResponseSubmitted]] = {}
@@ -88,10 +92,12 @@ class SurveyIndicatorsProjection(Projection):
             [rows[i][1].linked_dossier_id for i in ids],
         )
         delta: Counter[_Key] = Counter()
+        changed: set[UnitDay] = set()
         for record in inserted:
             event, data = rows[record["response_id"]]
             a = event.attributes
             day = local_day(data.submitted_at)
+            changed.add((a.unitcode, a.provincecode, day, None))
             counts = count_answers(((x.item_id, x.value) for x in data.answers), weighted=data.weight is not None)
             for kind in STORED_KINDS:
                 start = period_start(kind, day)
@@ -106,6 +112,8 @@ class SurveyIndicatorsProjection(Projection):
                         counter,
                     )
                     delta[key] += n
+        if self._on_change is not None and changed:
+            await self._on_change(conn, sorted(changed, key=str))
         if not delta:
             return
         keys = sorted(delta, key=str)

@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import cast
@@ -44,23 +44,29 @@ from contracts.scoring import PeriodKind as WirePeriodKind
 from eventkit.logging import get_logger
 from eventkit.pg import Connection, Migration
 from eventkit.postgres import PostgresEventStore
+from services.scoring.dirty import UnitDay, UnitDaysHook
 from services.scoring.domain.activity import VN_TZ
 from services.scoring.domain.indicators import SPECS, IndicatorValue, NaReason, OpenCounts, compute
 from services.scoring.domain.periods import STORED_KINDS, PeriodKind, period_end, period_start, periods_between
+from services.scoring.domain.programme import plan_values, survey_blocks, survey_values
+from services.scoring.domain.surveys import Aggregator
 from services.scoring.projections import ChangeHook, DossierChange
-from services.scoring.readmodel import Scope, counters, open_counts, window
+from services.scoring.readmodel import Scope, counters, open_counts, plan_counts, survey_counters, window
 
 __all__ = [
     "MIGRATIONS",
     "DirtyKey",
     "DossierChange",
     "IndicatorPublisher",
+    "ParSource",
     "Published",
     "dirty_keys",
     "dossier_change_hook",
     "indicator_values",
     "mark_dirty",
     "to_payload",
+    "unit_day_keys",
+    "unit_days_hook",
 ]
 
 MIGRATIONS = (
@@ -165,6 +171,30 @@ def dossier_change_hook(clock: Callable[[], datetime]) -> ChangeHook:
     return hook
 
 
+def unit_day_keys(changed: Iterable[UnitDay]) -> set[DirtyKey]:
+    """The keys of the survey and plans projections' changes: the unit (a commune) and its province rollup,
+    in the period of each kind (or the one kind given) that contains the day."""
+    out: set[DirtyKey] = set()
+    for unit, province, day, only in changed:
+        units = {unit, province} if len(unit) == 5 else {province}
+        for kind in (only,) if only is not None else STORED_KINDS:
+            out.update(DirtyKey(u, province, kind, period_start(kind, day)) for u in units)
+    return out
+
+
+def unit_days_hook() -> UnitDaysHook:
+    """The hook the survey and plans projections call with a batch's changed (unit, day) keys."""
+
+    async def hook(conn: Connection, changed: Sequence[UnitDay]) -> None:
+        await mark_dirty(conn, unit_day_keys(changed))
+
+    return hook
+
+
+#: the flat PAR values (``par.*``) of every commune of a province for a year (the query API's computation)
+ParSource = Callable[[str, int], Awaitable[Mapping[str, Mapping[str, IndicatorValue]]]]
+
+
 @dataclass(frozen=True, slots=True)
 class Published:
     """What subscribers were last told about one indicator: compared before publishing again."""
@@ -176,11 +206,19 @@ class Published:
 
 
 async def indicator_values(
-    conn: Connection, keys: Iterable[DirtyKey], now: datetime
+    conn: Connection,
+    keys: Iterable[DirtyKey],
+    now: datetime,
+    *,
+    aggregators: Mapping[tuple[str, str], Aggregator] | None = None,
+    par: ParSource | None = None,
 ) -> dict[DirtyKey, dict[str, IndicatorValue]]:
     """Every indicator of each key, computed as the query API computes it (same read model, same specs).
 
-    Two queries per (province, period) whatever the number of its communes, plus two for the rollup.
+    Dossier indicators always; with ``aggregators``, the survey values (SIPAS, PAPI-proxy) of a key that has
+    answers in its period and the tasks / reports rates of a key that has something due in it; with ``par``,
+    the PAR Index values (``par.*``) of a commune's year. Five queries per (province, period) whatever the
+    number of its communes, plus five for the rollup (and the PAR computation per province and year).
     """
     pool = cast("asyncpg.Pool", conn)  # the read-model functions only call fetch(), which a connection has
     groups: dict[tuple[str, PeriodKind, date], list[DirtyKey]] = defaultdict(list)
@@ -191,22 +229,36 @@ async def indicator_values(
         w = window(kind, start, now)
         scope = Scope("provincecode", province)
         data: dict[tuple[str, date], tuple[dict[str, float], OpenCounts]] = {}
+        extra: dict[str, dict[str, IndicatorValue]] = defaultdict(dict)
         communes = [k for k in wanted if k.unitcode != province]
-        if communes:
-            sums = await counters(pool, scope, kind, [start], by_unit=True)
-            opened = await open_counts(pool, scope, [w], by_unit=True)
-            for k in communes:
+        for by_unit, chosen in ((True, communes), (False, [k for k in wanted if k.unitcode == province])):
+            if not chosen:
+                continue
+            sums = await counters(pool, scope, kind, [start], by_unit=by_unit)
+            opened = await open_counts(pool, scope, [w], by_unit=by_unit)
+            for k in chosen:
                 data[(k.unitcode, start)] = (
                     sums.get((k.unitcode, start), {}),
                     opened.get((k.unitcode, start), OpenCounts()),
                 )
-        if len(communes) < len(wanted):
-            sums = await counters(pool, scope, kind, [start])
-            opened = await open_counts(pool, scope, [w])
-            data[(province, start)] = (sums.get((province, start), {}), opened.get((province, start), OpenCounts()))
+            if aggregators is not None:
+                answered = await survey_counters(pool, scope, kind, [start], by_unit=by_unit)
+                due = await plan_counts(pool, scope, [w], by_unit=by_unit)
+                for k in chosen:
+                    if (k.unitcode, start) in due:
+                        extra[k.unitcode].update(plan_values(due[(k.unitcode, start)]))
+                    if (k.unitcode, start) in answered:
+                        blocks = survey_blocks(aggregators, answered[(k.unitcode, start)])
+                        extra[k.unitcode].update(survey_values(aggregators, blocks))
+        if par is not None and kind is PeriodKind.YEAR and communes:
+            yearly = await par(province, start.year)
+            for k in communes:
+                extra[k.unitcode].update(yearly.get(k.unitcode, {}))
         for k in wanted:
             sums_k, opened_k = data[(k.unitcode, start)]
-            out[k] = compute(list(SPECS), sums_k, opened_k)
+            values = compute(list(SPECS), sums_k, opened_k)
+            values.update(extra.get(k.unitcode, {}))
+            out[k] = values
     return out
 
 
@@ -250,6 +302,8 @@ class IndicatorPublisher:
         interval_s: float = 0.5,
         max_keys: int = 5000,
         clock: Callable[[], datetime] = _now,
+        aggregators: Mapping[tuple[str, str], Aggregator] | None = None,
+        par: ParSource | None = None,
     ) -> None:
         self._pool = pool
         self._store = store
@@ -258,6 +312,8 @@ class IndicatorPublisher:
         self._max_keys = max_keys
         self._clock = clock
         self._full = False
+        self._aggregators = aggregators  # None: dossier indicators only
+        self._par = par
 
     async def start(self) -> None:
         """Nothing to connect: the publisher works through the pool and the relay."""
@@ -292,7 +348,7 @@ class IndicatorPublisher:
                 DirtyKey(r["unitcode"], r["provincecode"], PeriodKind(r["period_kind"]), r["period_start"])
                 for r in rows
             }
-            values = await indicator_values(conn, keys, now)
+            values = await indicator_values(conn, keys, now, aggregators=self._aggregators, par=self._par)
             last = await self._last_published(conn, keys)
             changed: list[tuple[DirtyKey, IndicatorValue]] = []
             for key in sorted(keys):
