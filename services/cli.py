@@ -23,6 +23,7 @@ from infra.cli import app as infra_app
 from services.dossiers.cli import app as dossiers_app
 from services.dossiers.cli import due_date
 from services.plans.cli import app as plans_app
+from services.scoring.catalogue_cli import app as catalogue_app
 from services.scoring.cli import app as scoring_app
 from services.scoring.papi_cli import app as papi_app
 from services.simulator.cli import simulate
@@ -49,6 +50,7 @@ app.add_typer(dossiers_app, name="dossiers")
 app.add_typer(surveys_app, name="surveys")
 app.add_typer(papi_app, name="papi")
 app.add_typer(scoring_app, name="scoring")
+app.add_typer(catalogue_app, name="catalogue")
 app.command("due-date")(due_date)
 app.command("simulate")(simulate)  # the generator and its clients are imported when it runs
 

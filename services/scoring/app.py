@@ -18,6 +18,7 @@ from services.scoring.dirty import UnitDaysHook
 from services.scoring.indicator_api import IndicatorQueries, indicator_router
 from services.scoring.papi import MIGRATIONS as PAPI_MIGRATIONS
 from services.scoring.papi import MIGRATIONS_NAME as PAPI_MIGRATIONS_NAME
+from services.scoring.period_api import period_router
 from services.scoring.projections import ChangeHook, DossierIndicatorsProjection, UnitActivityProjection
 from services.scoring.projections_plans import PlansIndicatorsProjection
 from services.scoring.projections_surveys import SurveyIndicatorsProjection
@@ -86,6 +87,7 @@ def build_app(settings: ScoringSettings | None = None, shell: ServiceSettings | 
         routers = [
             query_router(runtime.pool),
             indicator_router(queries := IndicatorQueries(runtime.pool, configs, own.d766_default, UnitRegistry.load)),
+            period_router(runtime.pool, configs, own.d766_default),  # ytd, reporting periods, frozen
         ]
         store, relay = store_and_relay(runtime)
         publisher = IndicatorPublisher(

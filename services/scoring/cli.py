@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from services.scoring.freeze_cli import freeze_command
+
 if TYPE_CHECKING:
     from services.scoring.rebuild import RebuildReport
 
@@ -18,6 +20,7 @@ __all__ = ["app"]
 app = typer.Typer(
     help="The scoring service: rebuild its read models from Kafka, verify the live ones.", no_args_is_help=True
 )
+app.command("freeze")(freeze_command)
 
 
 def _run(*, swap: bool, batch: int) -> RebuildReport:

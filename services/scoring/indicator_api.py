@@ -18,6 +18,7 @@ from fastapi import APIRouter, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from eventkit.units import UnitRegistry
+from services.scoring.catalogue import catalogue_for
 from services.scoring.configs import load_aggregators, load_par_trees, load_target_map
 from services.scoring.domain.activity import VN_TZ
 from services.scoring.domain.config import D766Config
@@ -454,6 +455,7 @@ class IndicatorQueries:
         w = make_window(period, period_start(period, start), self._clock())
         sums, opened = (await self.evaluate(scope, [w])).get((unitcode, w.start), ({}, OpenCounts()))
         values = compute(list(SPECS), sums, opened)
+        values.update(await catalogue_for(self._pool, unitcode, w.start, w.end, values))  # {} without a catalogue
         surveys, plans = await self.extras(scope, [w])
         blocks = survey_blocks(self._aggregators, surveys.get((unitcode, w.start), {}))
         par, par_reason = await self.unit_par(unitcode, w.start.year)

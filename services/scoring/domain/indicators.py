@@ -404,7 +404,7 @@ class D766Score:
 
 
 def _indicator_value(ind: D766Indicator, values: Mapping[str, IndicatorValue]) -> IndicatorValue:
-    if ind.computation in NON_RATIO_COMPUTATIONS:
+    if ind.computation in NON_RATIO_COMPUTATIONS and not (ind.computation == "catalogue" and ind.key in values):
         reason = NaReason(NON_RATIO_COMPUTATIONS[ind.computation])
         detail = {
             "catalogue": "needs the national TTHC catalogue (CSDL QG về TTHC), not loaded",
@@ -413,7 +413,8 @@ def _indicator_value(ind: D766Indicator, values: Mapping[str, IndicatorValue]) -
             "feedback": "PAKN and citizen ratings are not projected by this version of the scoring service",
         }[ind.computation]
         return IndicatorValue(ind.key, ind.name, Kind.RATIO, None, None, None, reason, detail, ind.source)
-    computed = values[ind.computation]
+    # a catalogue indicator computed from a loaded TTHC catalogue (services.scoring.domain.catalogue)
+    computed = values[ind.key] if ind.computation == "catalogue" else values[ind.computation]
     return IndicatorValue(
         ind.key,
         ind.name,
