@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 
 import asyncpg
 from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from eventkit.units import UnitRegistry
@@ -40,6 +41,15 @@ from services.scoring.domain.periods import PeriodKind, period_start, periods_be
 from services.scoring.domain.programme import PLAN_KEYS, plan_values, survey_blocks, survey_keys, survey_values
 from services.scoring.domain.surveys import Aggregator, SurveyValue
 from services.scoring.domain.targets import TargetMap, compare, mapping_for, period_of
+from services.scoring.explain_more import (
+    PLAN_EXPLAIN,
+    evidence_csv,
+    evidence_rows,
+    explain_plan,
+    explain_survey,
+    par_evidence,
+    survey_refs,
+)
 from services.scoring.papi import read_papi
 from services.scoring.readmodel import (
     PeriodWindow,
@@ -321,8 +331,34 @@ class ExplainedDossier(_Out):
     overdue_due_at: datetime | None
 
 
+class ExplainedTask(_Out):
+    """A task or report behind a tasks / reports rate."""
+
+    id: str
+    kind: Literal["task", "report"]
+    unitcode: str
+    plan_id: str | None
+    title: str | None
+    due_date: date | None
+    done_at: datetime | None = Field(description="Completed (task) or submitted (report)")
+    on_time: bool | None
+    cancelled_at: datetime | None
+
+
+class ExplainedResponse(_Out):
+    """A survey response behind a SIPAS or PAPI-proxy value."""
+
+    response_id: str
+    unitcode: str
+    instrument_id: str
+    instrument_version: str
+    day: date
+    channel: str
+    linked_dossier_id: str | None
+
+
 class Explanation(_Out):
-    """A page of the dossiers behind one side of an indicator."""
+    """A page of the dossiers (or tasks / reports, or survey responses) behind one side of an indicator."""
 
     unitcode: str
     indicator: str
@@ -334,6 +370,9 @@ class Explanation(_Out):
     page: int
     size: int
     dossiers: list[ExplainedDossier]
+    tasks: list[ExplainedTask] = Field(default=[], description="For tasks.* and reports.* rates")
+    responses: list[ExplainedResponse] = Field(default=[], description="For sipas.* and papi_proxy.* values")
+    note: str = Field(default="", description="What the listed items are, where it is not obvious")
 
 
 def _out(v: IndicatorValue, scored: ScoredIndicator | None = None) -> IndicatorOut:
@@ -422,7 +461,8 @@ class IndicatorQueries:
         self._aggregators = aggregators if aggregators is not None else load_aggregators()
         self._par_trees = par_trees if par_trees is not None else load_par_trees()
         self._targets = target_map or load_target_map()
-        self._extra_keys = survey_keys(self._aggregators) | set(PLAN_KEYS) | set(PAR_KEYS)
+        self._survey_keys = survey_keys(self._aggregators)
+        self._extra_keys = self._survey_keys | set(PLAN_KEYS) | set(PAR_KEYS)
 
     def config(self, version: str | None) -> D766Config:
         """A configuration version (404 if unknown)."""
@@ -725,6 +765,9 @@ class IndicatorQueries:
         version: str | None,
     ) -> Explanation:
         """One page of the dossiers behind a side of the indicator, by the same spec that computes it."""
+        if indicator in PLAN_EXPLAIN or indicator in self._survey_keys:
+            w = make_window(period, period_start(period, start), self._clock())
+            return await self._explain_extra(unitcode, indicator, w, part=part, page=page, size=size)
         cfg = self.config(version)
         configured = cfg.indicator(indicator)
         spec = SPECS.get(configured.computation if configured else indicator)
@@ -749,6 +792,57 @@ class IndicatorQueries:
             size=size,
             dossiers=[_explained(r) for r in rows],
         )
+
+    async def _explain_extra(
+        self, unitcode: str, indicator: str, w: PeriodWindow, *, part: Part, page: int, size: int
+    ) -> Explanation:
+        scope = scope_of(unitcode)
+        tasks: list[ExplainedTask] = []
+        responses: list[ExplainedResponse] = []
+        if indicator in PLAN_EXPLAIN:
+            numerator = part is Part.NUMERATOR
+            total, rows = await explain_plan(
+                self._pool, scope, indicator, numerator, w, limit=size, offset=(page - 1) * size
+            )
+            tasks = [ExplainedTask(**r) for r in rows]
+            note = "due in the period (due date passed at the cut-off, or done by then); cancelled tasks not counted"
+        else:
+            refs = survey_refs(self._aggregators, indicator)
+            total, rows = await explain_survey(self._pool, scope, refs, w, limit=size, offset=(page - 1) * size)
+            responses = [ExplainedResponse(**r) for r in rows]
+            note = (
+                "the responses on " + ", ".join("@".join(r) for r in refs) + " in the period; the read model keeps "
+                "answer counts, not each response's answers, so both sides list the responses behind the value"
+            )
+        return Explanation(
+            unitcode=unitcode,
+            indicator=indicator,
+            part=part,
+            period_kind=w.kind,
+            period_start=w.start,
+            period_end=w.end,
+            total=total,
+            page=page,
+            size=size,
+            dossiers=[],
+            tasks=tasks,
+            responses=responses,
+            note=note,
+        )
+
+    async def par_evidence_csv(self, unitcode: str, year: int) -> str:
+        """Per PAR criterion of a commune: its score's source (appraisal + evidence, metric + inputs, N/A)."""
+        commune = self._units().commune(unitcode)
+        if commune is None:
+            raise HTTPException(404, f"{unitcode} is not a current commune")
+        found = await self.province_par(commune.province_code, year)
+        if found is None:
+            raise HTTPException(404, f"no PAR criteria tree configured for province {commune.province_code} and {year}")
+        tree, results = found
+        evidence = await par_evidence(self._pool, unitcode, tree.criteria_set_id, year)
+        w = make_window(PeriodKind.YEAR, date(year, 1, 1), self._clock())
+        values = (await self.flat(scope_of(unitcode), [w], None)).get((unitcode, w.start), {})
+        return evidence_csv(evidence_rows(results[unitcode].areas, evidence, values))
 
 
 _MAX_PERIODS = 240
@@ -820,6 +914,24 @@ def indicator_router(queries: IndicatorQueries) -> APIRouter:
             page=page,
             size=size,
             version=config,
+        )
+
+    @router.get(
+        "/units/{unitcode}/par/evidence.csv",
+        summary="Per PAR criterion of a commune: where its score comes from (appraisal and evidence, metric, N/A)",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/csv": {}}}},
+    )
+    async def par_evidence_export(
+        *,
+        unitcode: Annotated[str, Path(pattern=r"^\d{5}$", description="5-digit commune code")],
+        year: Annotated[int, Query(ge=2000, le=2100)],
+    ) -> PlainTextResponse:
+        body = await queries.par_evidence_csv(unitcode, year)
+        return PlainTextResponse(
+            body,
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="par-evidence-{unitcode}-{year}.csv"'},
         )
 
     @router.get("/units/{unitcode}/targets", summary="Every plan target of a unit against its actual")

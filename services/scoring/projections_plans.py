@@ -11,6 +11,7 @@ batch; the runner makes the batch exactly once.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -94,6 +95,14 @@ _TABLES = Migration(
     """,
 )
 
+_EVIDENCE = Migration(
+    "0002_par_evidence",
+    """
+    -- the evidence refs (tài liệu kiểm chứng) submitted with a self-assessment or accepted by an appraisal
+    ALTER TABLE par_assessments ADD COLUMN evidence jsonb NOT NULL DEFAULT '[]';
+    """,
+)
+
 _TYPES = (
     TargetSet,
     TaskAssigned,
@@ -134,9 +143,9 @@ class _Fold:
     targets: dict[str, tuple[str, str, TargetSet]] = field(default_factory=dict)
     tasks: dict[str, _Task] = field(default_factory=dict)
     reports: dict[str, _Report] = field(default_factory=dict)
-    # (unit, set, year, criterion, kind) -> (province, score, max, zeroed reason, appraiser, at)
-    assessed: dict[tuple[str, str, int, str, str], tuple[str, float, float, str | None, str | None, datetime]] = field(
-        default_factory=dict
+    # (unit, set, year, criterion, kind) -> (province, score, max, zeroed reason, appraiser, at, evidence json)
+    assessed: dict[tuple[str, str, int, str, str], tuple[str, float, float, str | None, str | None, datetime, str]] = (
+        field(default_factory=dict)
     )
 
     def assess(
@@ -145,16 +154,22 @@ class _Fold:
         province: str,
         data: CriterionSelfAssessed | CriterionAppraised | CriterionZeroed,
     ) -> None:
-        row: tuple[str, float, float, str | None, str | None, datetime]
+        row: tuple[str, float, float, str | None, str | None, datetime, str]
         if isinstance(data, CriterionSelfAssessed):
-            kind, row = "self", (province, data.score, data.max_score, None, None, data.assessed_at)
+            kind, row = "self", (province, data.score, data.max_score, None, None, data.assessed_at, _refs(data))
         elif isinstance(data, CriterionAppraised):
-            kind, row = "appraisal", (province, data.score, data.max_score, None, data.appraiser, data.appraised_at)
+            at = data.appraised_at
+            kind, row = "appraisal", (province, data.score, data.max_score, None, data.appraiser, at, _refs(data))
         else:
-            kind, row = "appraisal", (province, 0.0, data.max_score, data.reason.value, data.appraiser, data.zeroed_at)
+            reason = data.reason.value
+            kind, row = "appraisal", (province, 0.0, data.max_score, reason, data.appraiser, data.zeroed_at, "[]")
         key = (unit, data.criteria_set_id, data.year, data.criterion_id, kind)
         if key not in self.assessed or self.assessed[key][5] <= row[5]:
             self.assessed[key] = row
+
+
+def _refs(data: CriterionSelfAssessed | CriterionAppraised) -> str:
+    return json.dumps([e.model_dump(mode="json") for e in data.evidence], ensure_ascii=False)
 
 
 class PlansIndicatorsProjection(Projection):
@@ -164,7 +179,7 @@ class PlansIndicatorsProjection(Projection):
     topics = (PLANS_EVENTS,)
     event_types = frozenset(t.event_type for t in _TYPES)
     dedupe_event_ids = False  # every write is an idempotent upsert
-    migrations = (_TABLES,)
+    migrations = (_TABLES, _EVIDENCE)
 
     def __init__(self, on_change: UnitDaysHook | None = None) -> None:
         self._on_change = on_change  # subscriptions: marks the (unit, period) keys of changed rows dirty
@@ -283,16 +298,18 @@ async def _write(conn: Connection, fold: _Fold) -> set[UnitDay]:
         v = [fold.assessed[key] for key in keys]
         written = await conn.fetch(
             """INSERT INTO par_assessments AS t (unitcode, criteria_set_id, year, criterion_id, kind, provincecode,
-                                                 score, max_score, zeroed_reason, appraiser, at)
+                                                 score, max_score, zeroed_reason, appraiser, at, evidence)
                SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::text[], $6::text[],
-                                    $7::float8[], $8::float8[], $9::text[], $10::text[], $11::timestamptz[])
+                                    $7::float8[], $8::float8[], $9::text[], $10::text[], $11::timestamptz[],
+                                    $12::jsonb[])
                ON CONFLICT (unitcode, criteria_set_id, year, criterion_id, kind) DO UPDATE SET
                    provincecode = EXCLUDED.provincecode, score = EXCLUDED.score, max_score = EXCLUDED.max_score,
-                   zeroed_reason = EXCLUDED.zeroed_reason, appraiser = EXCLUDED.appraiser, at = EXCLUDED.at
+                   zeroed_reason = EXCLUDED.zeroed_reason, appraiser = EXCLUDED.appraiser, at = EXCLUDED.at,
+                   evidence = EXCLUDED.evidence
                WHERE EXCLUDED.at >= t.at
                RETURNING t.unitcode, t.provincecode, t.year""",
             *([key[i] for key in keys] for i in range(5)),
-            *([row[i] for row in v] for i in range(6)),
+            *([row[i] for row in v] for i in range(7)),
         )
         # the PAR Index is yearly: only the year's key moves
         changed.update((w["unitcode"], w["provincecode"], date(w["year"], 1, 1), PeriodKind.YEAR) for w in written)
