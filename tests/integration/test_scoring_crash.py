@@ -51,7 +51,7 @@ def _run(url: str, bootstrap: str, topic: str, schema: str, expect: int, *crash:
 async def _fetch(url: str, schema: str, query: str) -> set[tuple[object, ...]]:
     conn = await asyncpg.connect(url, server_settings={"search_path": schema})
     try:
-        return {tuple(r) for r in await conn.fetch(query)}
+        return {tuple(tuple(x) if isinstance(x, list) else x for x in r) for r in await conn.fetch(query)}
     finally:
         await conn.close()
 
@@ -74,7 +74,7 @@ def records() -> list[Record]:
     return dossier_records(DOSSIERS, seed=5, prefix="K")
 
 
-@pytest.mark.parametrize(("point", "nth"), [("applied", 4), ("db_committed", 4), ("kafka_committed", 2)])
+@pytest.mark.parametrize(("point", "nth"), [("applied", 4), ("db_committed", 4), ("kafka_committed", 1)])
 async def test_a_killed_scoring_projection_ends_exactly_as_a_clean_run(
     fresh_database: str, kafka_bootstrap: str, records: list[Record], point: str, nth: int
 ) -> None:
