@@ -7,7 +7,9 @@ new configuration version applies to the whole history at once without a rebuild
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from enum import StrEnum
@@ -438,6 +440,11 @@ def _pick(
     return v.value, v.numerator, v.denominator, v.na_reason.value if v.na_reason else None
 
 
+#: how long a computed province table is served to further requests for the same table (seconds)
+TABLE_TTL_S = 1.0
+_TABLE_CACHE_SIZE = 256
+
+
 class IndicatorQueries:
     """The computations behind the routes (kept out of the route functions so each stays a thin adapter)."""
 
@@ -463,6 +470,8 @@ class IndicatorQueries:
         self._targets = target_map or load_target_map()
         self._survey_keys = survey_keys(self._aggregators)
         self._extra_keys = self._survey_keys | set(PLAN_KEYS) | set(PAR_KEYS)
+        self._tables: dict[tuple[object, ...], tuple[float, asyncio.Future[ProvinceTable]]] = {}
+        self.table_ttl_s = TABLE_TTL_S
 
     def config(self, version: str | None) -> D766Config:
         """A configuration version (404 if unknown)."""
@@ -655,6 +664,32 @@ class IndicatorQueries:
         )
 
     async def table(
+        self, *, provincecode: str, indicator: str, period: PeriodKind, start: date, version: str | None, order: str
+    ) -> ProvinceTable:
+        """Every current commune of the province, ranked (see :meth:`_table`), computed at most once per
+        ``table_ttl_s`` per question: a dashboard wall of 100 clients asking for the same province table
+        shares one computation (≈ 140 ms for 168 communes) instead of queueing 100 of them, and the answer
+        is never older than the TTL — the "live within a second" the issue asks for."""
+        key = (provincecode, indicator, period, start, version, order)
+        now = time.monotonic()
+        cached = self._tables.get(key)
+        if cached is not None and now - cached[0] < self.table_ttl_s:
+            return await asyncio.shield(cached[1])
+        if len(self._tables) > _TABLE_CACHE_SIZE:
+            self._tables = {k: v for k, v in self._tables.items() if now - v[0] < self.table_ttl_s}
+        task = asyncio.ensure_future(
+            self._table(
+                provincecode=provincecode, indicator=indicator, period=period, start=start, version=version, order=order
+            )
+        )
+        self._tables[key] = (now, task)
+        try:
+            return await asyncio.shield(task)
+        except Exception:
+            self._tables.pop(key, None)  # an error (a 404, the database) is not remembered
+            raise
+
+    async def _table(
         self, *, provincecode: str, indicator: str, period: PeriodKind, start: date, version: str | None, order: str
     ) -> ProvinceTable:
         """Every current commune of the province, ranked; communes without data are listed as N/A, last."""
