@@ -3,30 +3,17 @@ counters where they coincide; a frozen period keeps its values; a late event sho
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import httpx
 import pytest
 import pytest_asyncio
-from aiokafka.structs import ConsumerRecord
 from fastapi import FastAPI
 
 from contracts.dossiers import (
-    Channel,
-    DossierComponent,
-    DossierReceived,
-    DossierResolved,
-    DossierStatus,
-    StatutoryTime,
     TimelinessClass,
-    TimeUnit,
 )
-from contracts.envelope import make_envelope
-from contracts.registry import default_registry
-from contracts.wire import encode, read_headers
-from eventkit import projection as plumbing
-from eventkit.pg import apply_migrations, create_pool
+from eventkit.pg import apply_migrations
 from eventkit.projection import ConsumedEvent
 from services.scoring.configs import DEFAULT_VERSION, load_configs
 from services.scoring.domain.periods import PeriodKind
@@ -44,80 +31,24 @@ from services.scoring.ranges import (
     resolve_range,
 )
 from services.scoring.readmodel import counters, scope_of
+from tests.integration.scoring_events import consumed as _consumed
+from tests.integration.scoring_events import received, resolved, scoring_pool
 
 pytestmark = pytest.mark.integration
 VN = timezone(timedelta(hours=7))
-REGISTRY = default_registry()
 CONFIGS = load_configs()
 CFG = CONFIGS[DEFAULT_VERSION]
 SCHEMES = load_schemes()
-_offsets = iter(range(10**9))
 
 
 @pytest_asyncio.fixture
 async def pool(fresh_database: str):
-    pool = await create_pool(fresh_database, "scoring", min_size=1, max_size=4)
-    await apply_migrations(pool, "eventkit.projection", plumbing.MIGRATIONS)
-    await apply_migrations(pool, "scoring.dossier_indicators", DossierIndicatorsProjection.migrations)
-    try:
-        yield pool
-    finally:
-        await pool.close()
+    async for opened in scoring_pool(fresh_database):
+        yield opened
 
 
 def consumed(payload, unit: str = "00004") -> ConsumedEvent:
-    envelope = make_envelope(
-        payload,
-        id=uuid.uuid4(),
-        source="urn:chiso:dossiers",
-        subject=f"dossier:{payload.dossier_id}",
-        time=datetime(2024, 3, 2, tzinfo=UTC),
-        unitcode=unit,
-        provincecode="01",
-    )
-    key, value, headers = encode(envelope)
-    record = ConsumerRecord(
-        "vn.cchc.dossiers.events", 0, next(_offsets), 0, 0, key, value, None, len(key), len(value), headers
-    )
-    return ConsumedEvent(record, read_headers(headers), REGISTRY)
-
-
-def received(dossier_id: str, at: datetime) -> DossierReceived:
-    return DossierReceived(
-        dossier_id=dossier_id,
-        agency_code="A",
-        channel=Channel.DIRECT,
-        ma_tthc="1.001193",
-        procedure_version="v",
-        applicant_type="individual",
-        applicant_ref="b" * 64,
-        received_at=at,
-        due_at=at + timedelta(days=3),
-        statutory_time=StatutoryTime(value=3, unit=TimeUnit.WORKING_DAYS),
-        components=(
-            DossierComponent(component_code="TP1", digitized=True, reused_from_store=False, reused_digital_data=False),
-        ),
-    )
-
-
-def resolved(dossier_id: str, at: datetime, end: datetime, klass: TimelinessClass) -> DossierResolved:
-    return DossierResolved(
-        dossier_id=dossier_id,
-        agency_code="A",
-        ma_tthc="1.001193",
-        channel=Channel.DIRECT,
-        received_at=at,
-        due_at=at + timedelta(days=3),
-        resolved_at=end,
-        final_status=DossierStatus.RESULT_DELIVERED,
-        report06_class=klass,
-        on_time_766=klass is not TimelinessClass.LATE,
-        supplement_working_hours=0,
-        supplement_requests=0,
-        processing_working_hours=10,
-        ruleset_version="t",
-        electronic_result=False,
-    )
+    return _consumed(payload, unit, time=datetime(2024, 3, 2, tzinfo=UTC))
 
 
 async def apply(pool, events: list[ConsumedEvent]) -> None:

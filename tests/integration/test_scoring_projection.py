@@ -4,107 +4,32 @@ counters always equal a recount of the stored contributions; the read side sums 
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import asyncpg
 import pytest
 import pytest_asyncio
-from aiokafka.structs import ConsumerRecord
 
 from contracts.dossiers import (
     Channel,
-    DossierComponent,
-    DossierReceived,
-    DossierResolved,
-    DossierStatus,
-    StatutoryTime,
     TimelinessClass,
-    TimeUnit,
 )
-from contracts.envelope import make_envelope
-from contracts.registry import default_registry
-from contracts.wire import encode, read_headers
-from eventkit import projection as plumbing
-from eventkit.pg import apply_migrations, create_pool
 from eventkit.projection import ConsumedEvent
 from services.scoring.domain.indicators import SPECS, compute
 from services.scoring.domain.periods import PeriodKind
 from services.scoring.projections import DossierIndicatorsProjection
 from services.scoring.readmodel import Scope, count_explained, counters, explain, open_counts, scope_of, window
+from tests.integration.scoring_events import consumed, received, resolved, scoring_pool
 
 pytestmark = pytest.mark.integration
 VN = timezone(timedelta(hours=7))
-REGISTRY = default_registry()
-_offsets = iter(range(10**9))
 
 
 @pytest_asyncio.fixture
 async def pool(fresh_database: str):
-    pool = await create_pool(fresh_database, "scoring", min_size=1, max_size=4)
-    await apply_migrations(pool, "eventkit.projection", plumbing.MIGRATIONS)
-    await apply_migrations(pool, "scoring.dossier_indicators", DossierIndicatorsProjection.migrations)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-
-
-def consumed(payload, unit: str = "00004", province: str = "01", legacy: str | None = None) -> ConsumedEvent:
-    envelope = make_envelope(
-        payload,
-        id=uuid.uuid4(),
-        source="urn:chiso:dossiers",
-        subject=f"dossier:{payload.dossier_id}",
-        time=datetime(2026, 3, 2, tzinfo=UTC),
-        unitcode=unit,
-        provincecode=province,
-        legacyunitcode=legacy,
-    )
-    key, value, headers = encode(envelope)
-    record = ConsumerRecord(
-        "vn.cchc.dossiers.events", 0, next(_offsets), 0, 0, key, value, None, len(key), len(value), headers
-    )
-    return ConsumedEvent(record, read_headers(headers), REGISTRY)
-
-
-def received(dossier_id: str, at: datetime, channel: Channel = Channel.DIRECT) -> DossierReceived:
-    return DossierReceived(
-        dossier_id=dossier_id,
-        agency_code="A",
-        channel=channel,
-        ma_tthc="1.001193",
-        procedure_version="v",
-        applicant_type="individual",
-        applicant_ref="b" * 64,
-        received_at=at,
-        due_at=at + timedelta(days=3),
-        statutory_time=StatutoryTime(value=3, unit=TimeUnit.WORKING_DAYS),
-        components=(
-            DossierComponent(component_code="TP1", digitized=True, reused_from_store=False, reused_digital_data=False),
-        ),
-    )
-
-
-def resolved(dossier_id: str, received_at: datetime, end: datetime, klass: TimelinessClass) -> DossierResolved:
-    return DossierResolved(
-        dossier_id=dossier_id,
-        agency_code="A",
-        ma_tthc="1.001193",
-        channel=Channel.DIRECT,
-        received_at=received_at,
-        due_at=received_at + timedelta(days=3),
-        resolved_at=end,
-        final_status=DossierStatus.RESULT_DELIVERED,
-        report06_class=klass,
-        on_time_766=klass is not TimelinessClass.LATE,
-        supplement_working_hours=0,
-        supplement_requests=0,
-        processing_working_hours=10,
-        ruleset_version="t",
-        electronic_result=False,
-    )
+    async for opened in scoring_pool(fresh_database):
+        yield opened
 
 
 async def apply(pool: asyncpg.Pool, events: list[ConsumedEvent]) -> None:

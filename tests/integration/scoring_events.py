@@ -1,0 +1,109 @@
+"""Canonical dossier events as the scoring projections consume them, for the scoring integration tests."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+from aiokafka.structs import ConsumerRecord
+
+from contracts.base import EventPayload
+from contracts.dossiers import (
+    Channel,
+    DossierComponent,
+    DossierReceived,
+    DossierResolved,
+    DossierStatus,
+    StatutoryTime,
+    TimelinessClass,
+    TimeUnit,
+)
+from contracts.envelope import make_envelope
+from contracts.registry import default_registry
+from contracts.wire import encode, read_headers
+from eventkit import projection as plumbing
+from eventkit.pg import apply_migrations, create_pool
+from eventkit.projection import ConsumedEvent
+from services.scoring.projections import DossierIndicatorsProjection
+
+REGISTRY = default_registry()
+_offsets = itertools.count()
+
+
+async def scoring_pool(url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the ``scoring`` schema with the dossier projection's tables (body of a fixture)."""
+    pool = await create_pool(url, "scoring", min_size=1, max_size=4)
+    await apply_migrations(pool, "eventkit.projection", plumbing.MIGRATIONS)
+    await apply_migrations(pool, "scoring.dossier_indicators", DossierIndicatorsProjection.migrations)
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def consumed(
+    payload: EventPayload,
+    unit: str = "00004",
+    province: str = "01",
+    legacy: str | None = None,
+    time: datetime = datetime(2026, 3, 2, tzinfo=UTC),
+) -> ConsumedEvent:
+    """``payload`` as the record the relay would have written on the dossiers topic."""
+    envelope = make_envelope(
+        payload,
+        id=uuid.uuid4(),
+        source="urn:chiso:dossiers",
+        subject=f"dossier:{payload.dossier_id}",  # type: ignore[attr-defined]
+        time=time,
+        unitcode=unit,
+        provincecode=province,
+        legacyunitcode=legacy,
+    )
+    key, value, headers = encode(envelope)
+    record = ConsumerRecord(
+        "vn.cchc.dossiers.events", 0, next(_offsets), 0, 0, key, value, None, len(key), len(value), headers
+    )
+    return ConsumedEvent(record, read_headers(headers), REGISTRY)
+
+
+def received(dossier_id: str, at: datetime, channel: Channel = Channel.DIRECT) -> DossierReceived:
+    """A direct (or ``channel``) receipt due three days later, one digitised component."""
+    return DossierReceived(
+        dossier_id=dossier_id,
+        agency_code="A",
+        channel=channel,
+        ma_tthc="1.001193",
+        procedure_version="v",
+        applicant_type="individual",
+        applicant_ref="b" * 64,
+        received_at=at,
+        due_at=at + timedelta(days=3),
+        statutory_time=StatutoryTime(value=3, unit=TimeUnit.WORKING_DAYS),
+        components=(
+            DossierComponent(component_code="TP1", digitized=True, reused_from_store=False, reused_digital_data=False),
+        ),
+    )
+
+
+def resolved(dossier_id: str, received_at: datetime, end: datetime, klass: TimelinessClass) -> DossierResolved:
+    """The verdict of a dossier received at ``received_at`` and delivered at ``end``."""
+    return DossierResolved(
+        dossier_id=dossier_id,
+        agency_code="A",
+        ma_tthc="1.001193",
+        channel=Channel.DIRECT,
+        received_at=received_at,
+        due_at=received_at + timedelta(days=3),
+        resolved_at=end,
+        final_status=DossierStatus.RESULT_DELIVERED,
+        report06_class=klass,
+        on_time_766=klass is not TimelinessClass.LATE,
+        supplement_working_hours=0,
+        supplement_requests=0,
+        processing_working_hours=10,
+        ruleset_version="t",
+        electronic_result=False,
+    )
