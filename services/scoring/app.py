@@ -20,6 +20,7 @@ from services.scoring.papi import MIGRATIONS as PAPI_MIGRATIONS
 from services.scoring.papi import MIGRATIONS_NAME as PAPI_MIGRATIONS_NAME
 from services.scoring.period_api import period_router
 from services.scoring.projections import ChangeHook, DossierIndicatorsProjection, UnitActivityProjection
+from services.scoring.projections_feedback import FeedbackProjection
 from services.scoring.projections_plans import PlansIndicatorsProjection
 from services.scoring.projections_surveys import SurveyIndicatorsProjection
 from services.scoring.queries import query_router
@@ -53,6 +54,7 @@ def scoring_projections(
         DossierIndicatorsProjection(legacy_district_of, on_change),
         SurveyIndicatorsProjection(on_unit_days),
         PlansIndicatorsProjection(on_unit_days),
+        FeedbackProjection(legacy_district_of, on_unit_days),  # 766 group 5: PAKN and ratings
     ]
 
 
