@@ -42,6 +42,12 @@ def needs_outside_values(indicator: str | None, config: D766Config) -> tuple[boo
     return computation == "catalogue", computation == "feedback" or indicator in FEEDBACK_KEYS
 
 
+async def _exists(pool: asyncpg.Pool, table: str) -> bool:
+    # asked first, not caught: inside the publisher's transaction a failed statement would abort the transaction
+    # (the catalogue table exists only once ``chiso catalogue import`` ran)
+    return bool(await pool.fetchval("SELECT to_regclass($1) IS NOT NULL", table))
+
+
 async def _tthc_days(
     pool: asyncpg.Pool, scope: Scope, first: date, last: date, *, by_unit: bool
 ) -> dict[str, list[TthcDay]]:
@@ -84,7 +90,7 @@ async def add_outside_values(
 ) -> None:
     """Add the catalogue (when one is loaded) and group-5 values to ``values`` — keyed (unit or scope, window
     start), the dossier values of each — in place. ``by_unit``: ``scope`` is a province, keys are its units."""
-    if catalogue and values:
+    if catalogue and values and await _exists(pool, "tthc_catalogue"):
         loaded = await load_catalogue(pool)
         if loaded:
             for w in windows:
@@ -96,7 +102,7 @@ async def add_outside_values(
                                 loaded, levels_for_scope(unit), w.end, days.get(unit, []), unit_values.get("d766.1_4")
                             )
                         )
-    if feedback and values:
+    if feedback and values and await _exists(pool, "feedback_items"):
         base = {k: v.get("d766.2_1") for k, v in values.items()}
         group5 = await feedback_by_window(pool, scope, windows, base, by_unit=by_unit)
         for key, unit_values in values.items():
