@@ -118,9 +118,20 @@ async def mark_ranges(conn: Connection, keys: Iterable[RangeKey]) -> None:
     )
 
 
+# A dossier contributes on its receipt day, its resolution day, and — only while it has no receipt (refused at
+# reception) or no resolution (an open late dossier's apology, by its original due date) — on another day
+# (services.scoring.domain.dossier.contributions). So only the dossiers received or resolved in the range, or
+# not received / not resolved, can have a contribution in it: the other rows are skipped before their arrays
+# are unnested, which keeps a range round proportional to the range, not to the units' whole history. The
+# result equals the unbounded sum of the period API (tests/integration/test_scoring_publish_ranges.py compares
+# them, refusals and open apologies included).
 _RANGE_SUMS = """SELECT {unit} AS unit, c.k AS counter, sum(c.v) AS value
     FROM dossier_facts d, unnest(d.contrib_keys, d.contrib_days, d.contrib_values) AS c(k, day, v)
-    WHERE {where} AND c.day BETWEEN $2 AND $3 GROUP BY 1, 2"""
+    WHERE {where}
+      AND (d.received_at IS NULL OR d.resolved_at IS NULL
+           OR (d.received_at >= $4 AND d.received_at < $5) OR (d.resolved_at >= $4 AND d.resolved_at < $5))
+      AND c.day BETWEEN $2 AND $3
+    GROUP BY 1, 2"""
 
 
 async def range_values(
@@ -140,9 +151,9 @@ async def range_values(
             continue
         sql = _RANGE_SUMS.format(
             unit="d.unitcode" if by_unit else "$1::text",
-            where="d.unitcode = ANY($4::text[]) AND d.provincecode = $1" if by_unit else "d.provincecode = $1",
+            where="d.unitcode = ANY($6::text[]) AND d.provincecode = $1" if by_unit else "d.provincecode = $1",
         )
-        args: list[object] = [province, first, last] + ([chosen] if by_unit else [])
+        args: list[object] = [province, first, last, w.begins, range_cutoff(last)] + ([chosen] if by_unit else [])
         sums: dict[str, dict[str, float]] = defaultdict(dict)
         for r in await conn.fetch(sql, *args):
             sums[r["unit"]][r["counter"]] = round(r["value"], 6)

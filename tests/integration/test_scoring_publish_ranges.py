@@ -11,7 +11,9 @@ import pytest
 import pytest_asyncio
 
 from contracts.dossiers import (
+    ApologyAssessed,
     DossierRated,
+    DossierRefused,
     Rating,
     RatingChannel,
     TimelinessClass,
@@ -54,6 +56,26 @@ async def pool(fresh_database: str):
         await pool.close()
 
 
+def refused(dossier_id: str, at: datetime) -> DossierRefused:
+    return DossierRefused(dossier_id=dossier_id, agency_code="A", refused_at=at, reason="thiếu giấy tờ")
+
+
+def apology(dossier_id: str, due: datetime) -> ApologyAssessed:
+    return ApologyAssessed(
+        dossier_id=dossier_id,
+        agency_code="A",
+        original_due_at=due,
+        apologies_issued=1,
+        issued=True,
+        before_original_due=True,
+        at_least_one_working_day_before=True,
+        single_reschedule=True,
+        result_by_rescheduled_due=False,
+        assessed_at=due,
+        ruleset_version="t",
+    )
+
+
 async def apply(pool, projection, events) -> None:
     async with pool.acquire() as conn, conn.transaction():
         await projection.apply(conn, events)
@@ -93,6 +115,11 @@ async def test_ytd_and_reporting_periods_are_published_like_the_period_api(pool)
             consumed(resolved("D1", early, early + timedelta(days=1), TimelinessClass.ON_TIME), time=early),
             consumed(received("D2", late), time=late),
             consumed(received("D3", late), time=late),
+            # the anchors that are neither receipt nor resolution: a refusal at reception (14/3, Quý I) and an
+            # open late dossier's apology, counted on its original due date (17/3, Quý II) — received in 2025
+            consumed(refused("R1", datetime(2026, 3, 14, 15, tzinfo=VN)), time=late),
+            consumed(received("OLD", datetime(2025, 11, 3, 9, tzinfo=VN)), time=late),
+            consumed(apology("OLD", datetime(2026, 3, 17, 17, tzinfo=VN)), time=late),
         ],
     )
     rating = DossierRated(
@@ -129,6 +156,13 @@ async def test_ytd_and_reporting_periods_are_published_like_the_period_api(pool)
         ("reporting", date(2025, 12, 15), date(2026, 12, 14)): resolve_range(
             "report", date(2026, 4, 10), schemes, "default-15th", "year"
         ),
+        # OLD's receipt in November 2025 marks the 2025 reports containing it
+        ("reporting", date(2025, 9, 15), date(2025, 12, 14)): resolve_range(
+            "report", date(2025, 11, 3), schemes, "default-15th", "q4"
+        ),
+        ("reporting", date(2024, 12, 15), date(2025, 12, 14)): resolve_range(
+            "report", date(2025, 11, 3), schemes, "default-15th", "year"
+        ),
     }
     for unit in ("00004", "01"):
         assert {k[1:] for k in by_range if k[0] == unit} == set(expected_ranges)
@@ -142,6 +176,8 @@ async def test_ytd_and_reporting_periods_are_published_like_the_period_api(pool)
     q1 = by_range[("00004", "reporting", date(2025, 12, 15), date(2026, 3, 14))]
     q2 = by_range[("00004", "reporting", date(2026, 3, 15), date(2026, 6, 14))]
     assert (q1["r06.received"], q2["r06.received"]) == (1, 2)  # 5/3 in Quý I, 16/3 in Quý II
+    assert (q1["r06.refused"], q2["r06.refused"]) == (1, 0)
+    assert q2["apology.rate"] == 1.0  # the open late dossier received in 2025, by its due date in Quý II
     assert q2["d766.5_4"] is not None
 
     # nothing dirty: nothing published; one more receipt on 18/3 republishes only what moved
