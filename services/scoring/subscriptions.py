@@ -409,48 +409,56 @@ class IndicatorPublisher:
         return sum(len(evs) for evs in events.values())
 
     async def publish_range_round(self) -> int:
-        """One year-to-date / reporting-period round in one transaction (see
-        :mod:`services.scoring.subscriptions_ranges`); returns the events appended (-1: nothing was dirty)."""
+        """One year-to-date / reporting-period round (see :mod:`services.scoring.subscriptions_ranges`); returns
+        the events appended (-1: nothing was dirty).
+
+        The values are computed first, in a read-only snapshot and without the publishers' lock (a range sums
+        per-dossier rows: seconds for a province, during which the calendar rounds must keep publishing); the
+        lock is then taken only to compare, append, record and delete the keys read. An event committed after
+        the snapshot marks its months dirty again, so its ranges are recomputed by a later round: nothing is
+        missed, and a value is still published only when it differs from the last one published.
+        """
         now = self._clock()
         today = now.astimezone(VN_TZ).date()
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(_LOCK)
-            rows = await conn.fetch(
-                """SELECT id, unitcode, provincecode, period_kind, period_start, period_end FROM scoring_dirty_ranges
-                   ORDER BY id LIMIT $1""",
-                self._max_keys,
-            )
-            self._full_ranges = len(rows) == self._max_keys
-            if not rows:
-                return -1
-            keys = set()
-            for r in rows:
-                last = r["period_end"]
-                if r["period_kind"] == YTD:  # 1/1 to the day of this round (the same year only: then it is the year)
-                    last = max(last, today) if today.year == last.year else date(last.year, 12, 31)
-                keys.add(RangeKey(r["unitcode"], r["provincecode"], r["period_kind"], r["period_start"], last))
-            groups: dict[tuple[str, str, date, date], list[str]] = defaultdict(list)
-            for k in keys:
-                groups[(k.provincecode, k.kind, k.first, k.last)].append(k.unitcode)
-            last_published = await _last_published_ranges(conn, keys)
-            changed: list[tuple[RangeKey, IndicatorValue]] = []
-            for (province, kind, first, last), units in sorted(groups.items()):
-                values = await range_values(conn, province, units, first=first, last=last, now=now)
-                for unit in sorted(units):
-                    key = RangeKey(unit, province, kind, first, last)
-                    for v in values[unit].values():
-                        known = last_published.get((unit, kind, first, v.key))
-                        if known != _published(v) and (known is not None or v.na_reason is not NaReason.NOT_COMPUTED):
-                            changed.append((key, v))
-            events: dict[str, list[Envelope]] = defaultdict(list)
-            for key, v in changed:
-                payload = range_payload(key, v, self._ruleset, now)
-                if payload is not None:
-                    events[key.unitcode].append(self._envelope(payload, key.unitcode, key.provincecode, now))
-            if events:
-                await self._store.append_many(conn, [(unit, None, evs) for unit, evs in sorted(events.items())])
-            await _record_ranges(conn, changed)
-            await conn.execute("DELETE FROM scoring_dirty_ranges WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+        async with self._pool.acquire() as conn:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                rows = await conn.fetch(
+                    """SELECT id, unitcode, provincecode, period_kind, period_start, period_end
+                       FROM scoring_dirty_ranges ORDER BY id LIMIT $1""",
+                    self._max_keys,
+                )
+                self._full_ranges = len(rows) == self._max_keys
+                if not rows:
+                    return -1
+                keys = {_range_key(r, today) for r in rows}
+                groups: dict[tuple[str, str, date, date], list[str]] = defaultdict(list)
+                for k in keys:
+                    groups[(k.provincecode, k.kind, k.first, k.last)].append(k.unitcode)
+                computed: list[tuple[RangeKey, IndicatorValue]] = []
+                for (province, kind, first, last), units in sorted(groups.items()):
+                    values = await range_values(conn, province, units, first=first, last=last, now=now)
+                    for unit in sorted(units):
+                        key = RangeKey(unit, province, kind, first, last)
+                        computed.extend((key, v) for v in values[unit].values())
+            async with conn.transaction():
+                await conn.execute(_LOCK)
+                last_published = await _last_published_ranges(conn, keys)
+                changed = []
+                for key, v in computed:
+                    known = last_published.get((key.unitcode, key.kind, key.first, v.key))
+                    if known != _published(v) and (known is not None or v.na_reason is not NaReason.NOT_COMPUTED):
+                        changed.append((key, v))
+                events: dict[str, list[Envelope]] = defaultdict(list)
+                for key, v in changed:
+                    payload = range_payload(key, v, self._ruleset, now)
+                    if payload is not None:
+                        events[key.unitcode].append(self._envelope(payload, key.unitcode, key.provincecode, now))
+                if events:
+                    await self._store.append_many(conn, [(unit, None, evs) for unit, evs in sorted(events.items())])
+                await _record_ranges(conn, changed)
+                await conn.execute(
+                    "DELETE FROM scoring_dirty_ranges WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+                )
         return sum(len(evs) for evs in events.values())
 
     @staticmethod
@@ -521,6 +529,13 @@ class IndicatorPublisher:
             [v.denominator for _, v in changed],
             [v.na_reason.value if v.na_reason else None for _, v in changed],
         )
+
+
+def _range_key(row: asyncpg.Record, today: date) -> RangeKey:
+    kind, first, last = str(row["period_kind"]), cast("date", row["period_start"]), cast("date", row["period_end"])
+    if kind == YTD:  # 1/1 to the day of this round; a year already over is the whole year
+        last = max(last, today) if today.year == last.year else date(last.year, 12, 31)
+    return RangeKey(str(row["unitcode"]), str(row["provincecode"]), kind, first, last)
 
 
 def range_payload(key: RangeKey, v: IndicatorValue, ruleset: str, computed_at: datetime) -> IndicatorUpdated | None:
