@@ -11,6 +11,7 @@ from eventkit.worktime import WorkingCalendar
 from services.scoring.configs import load_configs
 from services.scoring.domain.feedback import Pakn, RatingRow, Window, group5, judge, sides
 from services.scoring.domain.indicators import SPECS, IndicatorValue, Kind, NaReason, OpenCounts, compute, d766_score
+from services.scoring.outside_values import needs_outside_values
 
 VN = timezone(timedelta(hours=7))
 CAL = WorkingCalendar.load()
@@ -150,3 +151,17 @@ def test_group_5_points_under_both_configurations() -> None:
     td_group = next(g for g in td.groups if g.key == "mdhl")
     assert td_group.points is None  # TD's group-5 allocation is not in DOMAIN: never guessed
     assert [s.value.value for s in td_group.indicators] == [1.0, 1.0, 0.8]
+
+
+def test_which_outside_values_a_table_or_series_needs() -> None:
+    m766 = CONFIGS["d766-m766-2026.1"]
+    assert needs_outside_values("d766.2_1", m766) == (False, False)  # counters only: no extra query
+    assert needs_outside_values("r06.on_time_rate", m766) == (False, False)
+    assert needs_outside_values("d766.3_1", m766) == (True, False)
+    assert needs_outside_values("d766.5_3", m766) == (False, True)
+    assert needs_outside_values("d766.group.mdhl", m766) == (False, True)
+    assert needs_outside_values("d766.group.clgq", m766) == (True, False)
+    assert needs_outside_values("d766.total", m766) == (True, True)
+    assert needs_outside_values(None, m766) == (True, True)
+    # 5.1 is not in the TD version, but its value is still group 5
+    assert needs_outside_values("d766.5_1", CONFIGS["d766-td-2024.1"]) == (False, True)
