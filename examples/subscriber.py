@@ -63,7 +63,10 @@ async def follow(args: argparse.Namespace) -> int:
                         "unit": headers["ce_unitcode"],
                         "province": headers.get("ce_provincecode"),
                         "indicator": data["indicator_key"],
-                        "period": f"{data['period_kind']}:{data['period_start']}",
+                        # a reporting range is told apart by its end too (Quý I and the year may start together)
+                        "period": f"{data['period_kind']}:{data['period_start']}"
+                        + (f":{data['period_end']}" if data["period_kind"] == "reporting" else ""),
+                        "period_end": data["period_end"],
                         "value": data["value"],
                         "na_reason": data.get("na_reason"),
                         "numerator": data.get("numerator"),

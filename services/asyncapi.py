@@ -102,7 +102,14 @@ def _scoring() -> dict[str, Any]:
                 SCORING_INDICATORS,
                 "scoring-indicators",
                 "`indicator updated` for district and commune systems: one event per changed (unit, period, "
-                "indicator), coalesced every SCORING_PUBLISH_INTERVAL_MS, only when the value changed. Key = "
+                "indicator), coalesced every SCORING_PUBLISH_INTERVAL_MS, only when the value changed. Periods: "
+                "`period_kind` month, quarter, year; `ytd` (period_start = 1 January, period_end = the day it "
+                "was computed: one running value per year) and `reporting` (the data range of a report of the "
+                "reporting scheme that applies to the province, `GET /report-schemes`; two reports starting on "
+                "the same day, e.g. Quý I and the year, differ by period_end), both coalesced every "
+                "SCORING_PUBLISH_RANGE_INTERVAL_MS. Indicators: report 06, apology, the 766 indicators (incl. "
+                "group 5 from PAKN and ratings, and the catalogue ones once a TTHC catalogue is loaded), SIPAS, "
+                "PAPI-proxy, tasks/reports, PAR (year). Key = "
                 "ce_subject = the unit code. Filter without parsing the value: `ce_provincecode` for a province "
                 "or district system, `ce_unitcode` (exact code, or a prefix) for a commune; consume with "
                 "isolation.level=read_committed. Example: examples/subscriber.py.",

@@ -20,9 +20,11 @@ from services.scoring.papi import MIGRATIONS as PAPI_MIGRATIONS
 from services.scoring.papi import MIGRATIONS_NAME as PAPI_MIGRATIONS_NAME
 from services.scoring.period_api import period_router
 from services.scoring.projections import ChangeHook, DossierIndicatorsProjection, UnitActivityProjection
+from services.scoring.projections_feedback import FeedbackProjection
 from services.scoring.projections_plans import PlansIndicatorsProjection
 from services.scoring.projections_surveys import SurveyIndicatorsProjection
 from services.scoring.queries import query_router
+from services.scoring.ranges import load_schemes
 from services.scoring.settings import ScoringSettings
 from services.scoring.subscriptions import MIGRATIONS as SUBSCRIPTION_MIGRATIONS
 from services.scoring.subscriptions import IndicatorPublisher, dossier_change_hook, unit_days_hook
@@ -53,6 +55,7 @@ def scoring_projections(
         DossierIndicatorsProjection(legacy_district_of, on_change),
         SurveyIndicatorsProjection(on_unit_days),
         PlansIndicatorsProjection(on_unit_days),
+        FeedbackProjection(legacy_district_of, on_unit_days),  # 766 group 5: PAKN and ratings
     ]
 
 
@@ -97,6 +100,8 @@ def build_app(settings: ScoringSettings | None = None, shell: ServiceSettings | 
             interval_s=own.publish_interval_ms / 1000,
             aggregators=load_aggregators(),
             par=queries.province_par_values,
+            schemes=load_schemes(),  # year-to-date and the provinces' reporting periods
+            range_interval_s=own.publish_range_interval_ms / 1000,
         )
         return [*runners, publisher, relay], routers
 

@@ -52,6 +52,8 @@ from services.scoring.explain_more import (
     par_evidence,
     survey_refs,
 )
+from services.scoring.feedback import FEEDBACK_KEYS, ExplainedFeedback, explain_feedback
+from services.scoring.outside_values import add_outside_values, needs_outside_values
 from services.scoring.papi import read_papi
 from services.scoring.readmodel import (
     PeriodWindow,
@@ -374,6 +376,7 @@ class Explanation(_Out):
     dossiers: list[ExplainedDossier]
     tasks: list[ExplainedTask] = Field(default=[], description="For tasks.* and reports.* rates")
     responses: list[ExplainedResponse] = Field(default=[], description="For sipas.* and papi_proxy.* values")
+    feedback: list[ExplainedFeedback] = Field(default=[], description="PAKN and ratings, for 766 group 5 (5.1-5.4)")
     note: str = Field(default="", description="What the listed items are, where it is not obvious")
 
 
@@ -505,6 +508,7 @@ class IndicatorQueries:
         sums, opened = (await self.evaluate(scope, [w])).get((unitcode, w.start), ({}, OpenCounts()))
         values = compute(list(SPECS), sums, opened)
         values.update(await catalogue_for(self._pool, unitcode, w.start, w.end, values))  # {} without a catalogue
+        await add_outside_values(self._pool, scope, [w], {(unitcode, w.start): values}, catalogue=False)  # group 5
         surveys, plans = await self.extras(scope, [w])
         blocks = survey_blocks(self._aggregators, surveys.get((unitcode, w.start), {}))
         par, par_reason = await self.unit_par(unitcode, w.start.year)
@@ -707,9 +711,22 @@ class IndicatorQueries:
                 rows.append((unit, *(_pick_value(v) if v else (None, None, None, "empty_denominator"))))
         else:
             data = await self.evaluate(Scope("provincecode", provincecode), [w], by_unit=True)
+            by_unit = {}
             for unit in communes:
                 sums, opened = data.get((unit.code, w.start), ({}, OpenCounts()))
-                values = compute(list(SPECS), sums, opened)
+                by_unit[(unit.code, w.start)] = compute(list(SPECS), sums, opened)
+            catalogue, feedback = needs_outside_values(indicator, cfg)  # catalogue and group-5 values
+            await add_outside_values(
+                self._pool,
+                Scope("provincecode", provincecode),
+                [w],
+                by_unit,
+                by_unit=True,
+                catalogue=catalogue,
+                feedback=feedback,
+            )
+            for unit in communes:
+                values = by_unit[(unit.code, w.start)]
                 rows.append((unit, *_pick(indicator, values, d766_score(cfg, values))))
         sign = -1 if order == "desc" else 1
         rows.sort(key=lambda r: (r[1] is None, sign * (r[1] or 0.0), r[0].code))
@@ -764,6 +781,15 @@ class IndicatorQueries:
         extra = indicator in self._extra_keys
         data = await self.evaluate(scope_of(unitcode), windows) if not extra else {}
         flat = await self.flat(scope_of(unitcode), windows, indicator) if extra else {}
+        computed = {}
+        if not extra:  # dossier values, then the catalogue and group-5 values the indicator needs
+            for w in windows:
+                sums, opened = data.get((unitcode, w.start), ({}, OpenCounts()))
+                computed[(unitcode, w.start)] = compute(list(SPECS), sums, opened)
+            catalogue, feedback = needs_outside_values(indicator, cfg)
+            await add_outside_values(
+                self._pool, scope_of(unitcode), windows, computed, catalogue=catalogue, feedback=feedback
+            )
         points = []
         for w in windows:
             if extra:
@@ -772,8 +798,7 @@ class IndicatorQueries:
                     v = (await self._par_values(unitcode, w.start.year)).get(indicator)
                 value, num, den, reason = _pick_value(v) if v else (None, None, None, "empty_denominator")
             else:
-                sums, opened = data.get((unitcode, w.start), ({}, OpenCounts()))
-                values = compute(list(SPECS), sums, opened)
+                values = computed[(unitcode, w.start)]
                 value, num, den, reason = _pick(indicator, values, d766_score(cfg, values))
             points.append(
                 SeriesPoint(
@@ -803,6 +828,31 @@ class IndicatorQueries:
         if indicator in PLAN_EXPLAIN or indicator in self._survey_keys:
             w = make_window(period, period_start(period, start), self._clock())
             return await self._explain_extra(unitcode, indicator, w, part=part, page=page, size=size)
+        if indicator in FEEDBACK_KEYS:
+            w = make_window(period, period_start(period, start), self._clock())
+            found = await explain_feedback(
+                self._pool,
+                scope_of(unitcode),
+                indicator,
+                part is Part.NUMERATOR,
+                w,
+                limit=size,
+                offset=(page - 1) * size,
+            )
+            return Explanation(
+                unitcode=unitcode,
+                indicator=indicator,
+                part=part,
+                period_kind=period,
+                period_start=w.start,
+                period_end=w.end,
+                total=found.total,
+                page=page,
+                size=size,
+                dossiers=[_explained(r) for r in found.dossier_rows],
+                feedback=found.items,
+                note=found.note,
+            )
         cfg = self.config(version)
         configured = cfg.indicator(indicator)
         spec = SPECS.get(configured.computation if configured else indicator)

@@ -34,6 +34,7 @@ from services.scoring.domain.report_periods import (
     report_ranges,
     ytd,
 )
+from services.scoring.outside_values import add_outside_values
 from services.scoring.readmodel import PeriodWindow, Scope, open_counts, scope_of
 
 __all__ = [
@@ -150,6 +151,7 @@ async def compute_range(
     values = dict(compute(list(SPECS), sums, opened))
     extra = await catalogue_for(pool, unitcode, r.first, r.last, values)
     values.update(extra)
+    await add_outside_values(pool, scope, [w], {(unitcode, r.first): values}, catalogue=False)  # 766 group 5
     return RangeResult(r, cut, values, d766_score(config, values), bool(extra))
 
 

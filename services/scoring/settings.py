@@ -28,3 +28,8 @@ class ScoringSettings(BaseSettings):
     publish_interval_ms: int = Field(
         default=500, ge=10, description="How often changed indicators are published (coalescing window, ms)"
     )
+    publish_range_interval_ms: int = Field(
+        default=5000,
+        ge=10,
+        description="How often year-to-date and reporting-period indicators are published (coalescing window, ms)",
+    )

@@ -49,9 +49,12 @@ from services.scoring.domain.activity import VN_TZ
 from services.scoring.domain.indicators import SPECS, IndicatorValue, NaReason, OpenCounts, compute
 from services.scoring.domain.periods import STORED_KINDS, PeriodKind, period_end, period_start, periods_between
 from services.scoring.domain.programme import plan_values, survey_blocks, survey_values
+from services.scoring.domain.report_periods import ReportScheme
 from services.scoring.domain.surveys import Aggregator
+from services.scoring.outside_values import add_outside_values
 from services.scoring.projections import ChangeHook, DossierChange
-from services.scoring.readmodel import Scope, counters, open_counts, plan_counts, survey_counters, window
+from services.scoring.readmodel import PeriodWindow, Scope, counters, open_counts, plan_counts, survey_counters, window
+from services.scoring.subscriptions_ranges import RANGE_MIGRATION, YTD, RangeKey, mark_ranges, range_keys, range_values
 
 __all__ = [
     "MIGRATIONS",
@@ -64,6 +67,7 @@ __all__ = [
     "dossier_change_hook",
     "indicator_values",
     "mark_dirty",
+    "range_payload",
     "to_payload",
     "unit_day_keys",
     "unit_days_hook",
@@ -94,6 +98,7 @@ MIGRATIONS = (
         );
         """,
     ),
+    RANGE_MIGRATION,  # year-to-date and reporting periods (services.scoring.subscriptions_ranges)
 )
 
 _log = get_logger("services.scoring.subscriptions")
@@ -254,12 +259,29 @@ async def indicator_values(
             yearly = await par(province, start.year)
             for k in communes:
                 extra[k.unitcode].update(yearly.get(k.unitcode, {}))
+        computed = await _dossier_values(pool, w, province, wanted, data)
         for k in wanted:
-            sums_k, opened_k = data[(k.unitcode, start)]
-            values = compute(list(SPECS), sums_k, opened_k)
-            values.update(extra.get(k.unitcode, {}))
-            out[k] = values
+            computed[k].update(extra.get(k.unitcode, {}))
+            out[k] = computed[k]
     return out
+
+
+async def _dossier_values(
+    pool: asyncpg.Pool,
+    w: PeriodWindow,
+    province: str,
+    wanted: Sequence[DirtyKey],
+    data: Mapping[tuple[str, date], tuple[dict[str, float], OpenCounts]],
+) -> dict[DirtyKey, dict[str, IndicatorValue]]:
+    """The dossier values of each key, and the 766 values computed outside the counters: the catalogue ones
+    (when loaded) and group 5 (PAKN, ratings), for the communes (by unit) and the province rollup."""
+    computed = {k: dict(compute(list(SPECS), *data[(k.unitcode, k.start)])) for k in wanted}
+    for by_unit in (True, False):
+        chosen = [k for k in wanted if (k.unitcode != province) == by_unit]
+        if chosen:
+            values = {(k.unitcode, k.start): computed[k] for k in chosen}
+            await add_outside_values(pool, Scope("provincecode", province), [w], values, by_unit=by_unit)
+    return computed
 
 
 def _published(v: IndicatorValue) -> Published:
@@ -304,14 +326,20 @@ class IndicatorPublisher:
         clock: Callable[[], datetime] = _now,
         aggregators: Mapping[tuple[str, str], Aggregator] | None = None,
         par: ParSource | None = None,
+        schemes: Mapping[str, ReportScheme] | None = None,
+        range_interval_s: float = 5.0,
     ) -> None:
         self._pool = pool
+        self._schemes = schemes  # None: no ytd / reporting-period publishing
+        self._range_interval_s = range_interval_s
+        self._last_range_round = float("-inf")
         self._store = store
         self._ruleset = ruleset_version
         self._interval_s = interval_s
         self._max_keys = max_keys
         self._clock = clock
         self._full = False
+        self._full_ranges = False
         self._aggregators = aggregators  # None: dossier indicators only
         self._par = par
 
@@ -327,6 +355,11 @@ class IndicatorPublisher:
             try:
                 while await self.publish_round() >= 0 and self._full:
                     pass  # a backlog larger than one round: keep going without waiting
+                loop = asyncio.get_running_loop()
+                if self._schemes is not None and loop.time() - self._last_range_round >= self._range_interval_s:
+                    self._last_range_round = loop.time()
+                    while await self.publish_range_round() >= 0 and self._full_ranges:
+                        pass
             except Exception:
                 _log.exception("indicator publishing round failed; retrying")
             with contextlib.suppress(TimeoutError):
@@ -361,8 +394,78 @@ class IndicatorPublisher:
             if events:
                 await self._store.append_many(conn, [(unit, None, evs) for unit, evs in sorted(events.items())])
             await self._record(conn, changed)
+            if self._schemes is not None:  # the ytd / reporting ranges over the months handled, for the range round
+                today = now.astimezone(VN_TZ).date()
+                await mark_ranges(
+                    conn,
+                    {
+                        rk
+                        for k in keys
+                        if k.kind is PeriodKind.MONTH
+                        for rk in range_keys(k.unitcode, k.provincecode, k.start, today, self._schemes)
+                    },
+                )
             await conn.execute("DELETE FROM scoring_dirty WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
         return sum(len(evs) for evs in events.values())
+
+    async def publish_range_round(self) -> int:
+        """One year-to-date / reporting-period round (see :mod:`services.scoring.subscriptions_ranges`); returns
+        the events appended (-1: nothing was dirty).
+
+        The values are computed first, in a read-only snapshot and without the publishers' lock (a range sums
+        per-dossier rows: seconds for a province, during which the calendar rounds must keep publishing); the
+        lock is then taken only to compare, append, record and delete the keys read. An event committed after
+        the snapshot marks its months dirty again, so its ranges are recomputed by a later round: nothing is
+        missed, and a value is still published only when it differs from the last one published.
+        """
+        now = self._clock()
+        today = now.astimezone(VN_TZ).date()
+        async with self._pool.acquire() as conn:
+            async with conn.transaction(isolation="repeatable_read", readonly=True):
+                rows = await conn.fetch(
+                    """SELECT id, unitcode, provincecode, period_kind, period_start, period_end
+                       FROM scoring_dirty_ranges ORDER BY id LIMIT $1""",
+                    self._max_keys,
+                )
+                self._full_ranges = len(rows) == self._max_keys
+                if not rows:
+                    return -1
+                keys = {_range_key(r, today) for r in rows}
+                groups: dict[tuple[str, str, date, date], list[str]] = defaultdict(list)
+                for k in keys:
+                    groups[(k.provincecode, k.kind, k.first, k.last)].append(k.unitcode)
+                computed: list[tuple[RangeKey, IndicatorValue]] = []
+                for (province, kind, first, last), units in sorted(groups.items()):
+                    values = await range_values(conn, province, units, first=first, last=last, now=now)
+                    for unit in sorted(units):
+                        key = RangeKey(unit, province, kind, first, last)
+                        computed.extend((key, v) for v in values[unit].values())
+            async with conn.transaction():
+                await conn.execute(_LOCK)
+                last_published = await _last_published_ranges(conn, keys)
+                changed = []
+                for key, v in computed:
+                    known = last_published.get((key.unitcode, key.kind, key.first, v.key))
+                    if known != _published(v) and (known is not None or v.na_reason is not NaReason.NOT_COMPUTED):
+                        changed.append((key, v))
+                events: dict[str, list[Envelope]] = defaultdict(list)
+                for key, v in changed:
+                    payload = range_payload(key, v, self._ruleset, now)
+                    if payload is not None:
+                        events[key.unitcode].append(self._envelope(payload, key.unitcode, key.provincecode, now))
+                if events:
+                    await self._store.append_many(conn, [(unit, None, evs) for unit, evs in sorted(events.items())])
+                await _record_ranges(conn, changed)
+                await conn.execute(
+                    "DELETE FROM scoring_dirty_ranges WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+                )
+        return sum(len(evs) for evs in events.values())
+
+    @staticmethod
+    def _envelope(payload: IndicatorUpdated, unit: str, province: str, now: datetime) -> Envelope:
+        return make_envelope(
+            payload, id=uuid.uuid4(), source=SOURCE, subject=unit, time=now, unitcode=unit, provincecode=province
+        )
 
     def _envelopes(
         self, changed: Sequence[tuple[DirtyKey, IndicatorValue]], now: datetime
@@ -426,3 +529,73 @@ class IndicatorPublisher:
             [v.denominator for _, v in changed],
             [v.na_reason.value if v.na_reason else None for _, v in changed],
         )
+
+
+def _range_key(row: asyncpg.Record, today: date) -> RangeKey:
+    kind, first, last = str(row["period_kind"]), cast("date", row["period_start"]), cast("date", row["period_end"])
+    if kind == YTD:  # 1/1 to the day of this round; a year already over is the whole year
+        last = max(last, today) if today.year == last.year else date(last.year, 12, 31)
+    return RangeKey(str(row["unitcode"]), str(row["provincecode"]), kind, first, last)
+
+
+def range_payload(key: RangeKey, v: IndicatorValue, ruleset: str, computed_at: datetime) -> IndicatorUpdated | None:
+    """The wire event of one year-to-date or reporting-period value (None: a value the contract cannot carry)."""
+    if v.na_reason is NaReason.NOT_COMPUTED or (v.value is None) == (v.na_reason is None):
+        return None
+    return IndicatorUpdated(
+        indicator_key=v.key,
+        period_kind=WirePeriodKind(key.wire_kind),
+        period_start=key.first,
+        period_end=key.last,
+        numerator=v.numerator,
+        denominator=v.denominator,
+        value=v.value,
+        na_reason=WireNaReason(v.na_reason.value) if v.na_reason else None,
+        ruleset_version=ruleset,
+        computed_at=computed_at,
+    )
+
+
+async def _last_published_ranges(
+    conn: Connection, keys: Iterable[RangeKey]
+) -> Mapping[tuple[str, str, date, str], Published]:
+    """What was last published per (unit, range kind, range start, indicator). A reporting range is one
+    (kind, start); a ytd is one per year whatever its end: a new day's value is compared with the last one."""
+    ordered = sorted(keys)
+    rows = await conn.fetch(
+        """SELECT p.unitcode, p.period_kind, p.period_start, p.indicator_key, p.value, p.numerator, p.denominator,
+                  p.na_reason
+           FROM unnest($1::text[], $2::text[], $3::date[]) AS x(unit, kind, start)
+           JOIN scoring_published p ON p.unitcode = x.unit AND p.period_kind = x.kind AND p.period_start = x.start""",
+        [k.unitcode for k in ordered],
+        [k.kind for k in ordered],
+        [k.first for k in ordered],
+    )
+    return {
+        (r["unitcode"], r["period_kind"], r["period_start"], r["indicator_key"]): Published(
+            r["value"], r["numerator"], r["denominator"], r["na_reason"]
+        )
+        for r in rows
+    }
+
+
+async def _record_ranges(conn: Connection, changed: Sequence[tuple[RangeKey, IndicatorValue]]) -> None:
+    if not changed:
+        return
+    await conn.execute(
+        """INSERT INTO scoring_published (unitcode, period_kind, period_start, indicator_key, value, numerator,
+                                          denominator, na_reason)
+           SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::float8[], $6::float8[],
+                                $7::float8[], $8::text[])
+           ON CONFLICT (unitcode, period_kind, period_start, indicator_key) DO UPDATE SET
+               value = EXCLUDED.value, numerator = EXCLUDED.numerator, denominator = EXCLUDED.denominator,
+               na_reason = EXCLUDED.na_reason, published_at = now()""",
+        [k.unitcode for k, _ in changed],
+        [k.kind for k, _ in changed],
+        [k.first for k, _ in changed],
+        [v.key for _, v in changed],
+        [v.value for _, v in changed],
+        [v.numerator for _, v in changed],
+        [v.denominator for _, v in changed],
+        [v.na_reason.value if v.na_reason else None for _, v in changed],
+    )

@@ -52,7 +52,9 @@ async def services(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[d
     )
     async with (
         serve(dossiers_app(own, shell("dossiers"))) as dossiers,
-        serve(scoring_app(ScoringSettings(publish_interval_ms=300), shell("scoring"))) as scoring,
+        serve(
+            scoring_app(ScoringSettings(publish_interval_ms=300, publish_range_interval_ms=1000), shell("scoring"))
+        ) as scoring,
     ):
         yield {"dossiers": dossiers, "scoring": scoring}
 
@@ -105,6 +107,7 @@ async def test_the_example_subscriber_follows_a_commune_and_its_province(service
             (unit, march, "apology.rate") in last
             and last[(unit, march, "apology.rate")]["denominator"] == 4
             and (last.get((unit, march, "r06.received"), {}).get("value") == 29)
+            and (last.get((unit, "reporting:2025-12-15:2026-12-14", "r06.received"), {}).get("value") == 29)
         ):
             break
         await asyncio.sleep(1)
@@ -130,3 +133,6 @@ async def test_the_example_subscriber_follows_a_commune_and_its_province(service
     # quarter and year periods are published too
     assert last[(unit, "quarter:2026-01-01", "r06.received")]["value"] == 29
     assert last[(unit, "year:2026-01-01", "r06.received")]["value"] == 29
+    # and the reporting periods: the year report of the province's scheme (15/12/2025-14/12/2026 in both
+    # shipped schemes) holds the March dossiers; its updates come every SCORING_PUBLISH_RANGE_INTERVAL_MS
+    assert last[(unit, "reporting:2025-12-15:2026-12-14", "r06.received")]["value"] == 29

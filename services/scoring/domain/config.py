@@ -21,7 +21,9 @@ NON_RATIO_COMPUTATIONS = {
     "catalogue": "missing_reference_data",  # needs the national TTHC catalogue (CSDL QG về TTHC), DOMAIN §5.5
     "not_computable": "not_applicable",  # a service-availability flag, not an event (DOMAIN §5.5)
     "per_procedure": "not_applicable",  # 766 2.2 is shown for a single procedure only (DOMAIN §3.5)
-    "feedback": "not_computed",  # PAKN and ratings: not projected by this version of the service
+    # PAKN and ratings (services.scoring.domain.feedback) where the read side supplies the value; an indicator
+    # no event carries (M766's "cắt giảm, phân cấp" satisfaction) stays not computed
+    "feedback": "not_computed",
 }
 
 

@@ -404,17 +404,21 @@ class D766Score:
 
 
 def _indicator_value(ind: D766Indicator, values: Mapping[str, IndicatorValue]) -> IndicatorValue:
-    if ind.computation in NON_RATIO_COMPUTATIONS and not (ind.computation == "catalogue" and ind.key in values):
+    # catalogue and feedback indicators are computed outside the counters (a loaded TTHC catalogue; the PAKN and
+    # ratings read model) and handed in under their own key; without them they stay N/A with the reason
+    computed_outside = ind.computation in ("catalogue", "feedback") and ind.key in values
+    if ind.computation in NON_RATIO_COMPUTATIONS and not computed_outside:
         reason = NaReason(NON_RATIO_COMPUTATIONS[ind.computation])
         detail = {
             "catalogue": "needs the national TTHC catalogue (CSDL QG về TTHC), not loaded",
             "not_computable": "a service-availability flag, not computable from events (DOMAIN §5.5)",
             "per_procedure": "F766 shows 2.2 for a single procedure only; see r06.avg_processing_time",
-            "feedback": "PAKN and citizen ratings are not projected by this version of the scoring service",
+            "feedback": "no PAKN or citizen-rating value for this indicator (the 'cắt giảm, phân cấp' satisfaction "
+            "is carried by no event)",
         }[ind.computation]
         return IndicatorValue(ind.key, ind.name, Kind.RATIO, None, None, None, reason, detail, ind.source)
-    # a catalogue indicator computed from a loaded TTHC catalogue (services.scoring.domain.catalogue)
-    computed = values[ind.key] if ind.computation == "catalogue" else values[ind.computation]
+    # a catalogue indicator (services.scoring.domain.catalogue) or a group-5 one (services.scoring.domain.feedback)
+    computed = values[ind.key] if computed_outside else values[ind.computation]
     return IndicatorValue(
         ind.key,
         ind.name,
