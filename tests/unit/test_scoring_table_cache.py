@@ -199,35 +199,52 @@ def queries() -> tuple[IndicatorQueries, list[dict[str, object]]]:
 async def test_any_day_of_the_period_and_the_default_configuration_share_one_table() -> None:
     q, asked = queries()
     ask = {"provincecode": "79", "indicator": "r06.on_time_rate", "period": PeriodKind.MONTH, "order": "desc"}
+
+    def key(**more: object) -> tuple[object, ...]:
+        return q.table_key(**{**ask, "start": date(2026, 3, 1), "version": None, **more})  # type: ignore[arg-type]
+
     answers = await asyncio.gather(
-        q.table_json(**ask, start=date(2026, 3, 1), version=None),  # type: ignore[arg-type]
-        q.table_json(**ask, start=date(2026, 3, 20), version="d766-m766-2026.1"),  # type: ignore[arg-type]
+        q.table_json(key()), q.table_json(key(start=date(2026, 3, 20), version="d766-m766-2026.1"))
     )
     assert len(asked) == 1
     assert asked[0]["start"] == date(2026, 3, 1)
     assert answers[0] == answers[1]
-    await q.table_json(**ask, start=date(2026, 3, 1), version="d766-td-2024.1")  # type: ignore[arg-type]
-    await q.table_json(**{**ask, "order": "asc"}, start=date(2026, 3, 1), version=None)  # type: ignore[arg-type]
+    await q.table_json(key(version="d766-td-2024.1"))
+    await q.table_json(key(order="asc"))
     assert len(asked) == 3
 
 
 async def test_the_route_serves_the_rendered_table_and_documents_it() -> None:
     q, asked = queries()
+    checks = []
+    check = q.table_key
+
+    def counted(**kwargs: object) -> tuple[object, ...]:
+        checks.append(kwargs)
+        return check(**kwargs)  # type: ignore[arg-type]
+
+    q.table_key = counted  # type: ignore[assignment,method-assign]
     app = FastAPI()
     app.include_router(indicator_router(q))
     params = {"indicator": "r06.on_time_rate", "period": "month", "start": "2026-03-15"}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as api:
         first = await api.get("/provinces/79/communes", params=params)
-        second = await api.get("/provinces/79/communes", params=params)
+        second = await api.get("/provinces/79/communes", params=params)  # the same query string: the fast path
+        assert len(checks) == 1
+        other_day = await api.get("/provinces/79/communes", params={**params, "start": "2026-03-02"})
         unknown = await api.get("/provinces/79/communes", params={**params, "indicator": "nope"})
         nowhere = await api.get("/provinces/00/communes", params=params)
+        bad_day = await api.get("/provinces/79/communes", params={**params, "start": "2026-02-30"})
+        again = [await api.get("/provinces/79/communes", params={**params, "indicator": "nope"}) for _ in range(2)]
         schema = (await api.get("/openapi.json")).json()
     assert first.status_code == 200
     assert first.headers["content-type"] == "application/json"
     body = ProvinceTable.model_validate_json(first.content)
     assert (body.provincecode, body.period_start, body.rows[0].unitcode) == ("79", date(2026, 3, 1), "26734")
-    assert second.content == first.content
+    assert second.content == first.content == other_day.content
     assert len(asked) == 1
-    assert (unknown.status_code, nowhere.status_code) == (422, 404)  # refused before the cache, never cached
+    # refused before the cache and never remembered as checked: each time the same refusal
+    assert (unknown.status_code, nowhere.status_code, bad_day.status_code) == (422, 404, 422)
+    assert [a.status_code for a in again] == [422, 422]
     ok = schema["paths"]["/provinces/{provincecode}/communes"]["get"]["responses"]["200"]
     assert ok["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ProvinceTable"}
