@@ -27,19 +27,70 @@ class BadAnswer(RuntimeError):
     """The server answered something else than 200 with a Content-Length body."""
 
 
-async def _exchange(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes) -> int:
-    writer.write(request)
-    head = await reader.readuntil(b"\r\n\r\n")
-    if not head.startswith((b"HTTP/1.1 200 ", b"HTTP/1.0 200 ")):
-        raise BadAnswer(head[:200].decode(errors="replace"))
-    length = None
-    for line in head.split(b"\r\n"):
-        if line[:15].lower() == b"content-length:":
-            length = int(line[15:])
-    if length is None:
-        raise BadAnswer("no Content-Length: " + head[:200].decode(errors="replace"))
-    await reader.readexactly(length)
-    return length
+class _Connection(asyncio.Protocol):
+    """One keep-alive connection in a closed loop: the next request goes out as soon as an answer is complete
+    (no stream reader, no task switch per request: the parsing is a find and an int per answer)."""
+
+    def __init__(self, request: bytes, shared: _Shared) -> None:
+        self.request, self.shared = request, shared
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+        self.started = 0.0
+        self.timed = False
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's transports do not subclass asyncio's
+        self.ready.set_result(None)
+
+    def send(self, *, timed: bool) -> None:
+        assert self.transport is not None
+        self.timed = timed
+        self.started = time.perf_counter()
+        self.transport.write(self.request)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self.buffer[:end])
+        at = head.lower().find(b"content-length:")
+        if not head.startswith((b"HTTP/1.1 200 ", b"HTTP/1.0 200 ")) or at < 0:
+            self._fail(BadAnswer(head[:200].decode(errors="replace")))
+            return
+        length = int(head[at + 15 :].split(b"\r\n", 1)[0])
+        if len(self.buffer) < end + 4 + length:
+            return
+        if len(self.buffer) > end + 4 + length:
+            self._fail(BadAnswer("more bytes than one answer (pipelining is not used)"))
+            return
+        self.buffer.clear()
+        self.shared.size = length
+        if self.timed:
+            self.shared.latencies.append(time.perf_counter() - self.started)
+        if self.shared.left > 0:
+            self.shared.left -= 1
+            self.send(timed=True)
+        elif not self.done.done():
+            self.done.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(exc or BadAnswer("connection closed by the server"))
+
+    def _fail(self, error: BaseException) -> None:
+        if not self.done.done():
+            self.done.set_exception(error)
+        if self.transport is not None:
+            self.transport.close()
+
+
+class _Shared:
+    def __init__(self, left: int) -> None:
+        self.left = left
+        self.latencies: list[float] = []
+        self.size = 0
 
 
 def _pct(ordered: list[float], q: float) -> float:
@@ -48,32 +99,32 @@ def _pct(ordered: list[float], q: float) -> float:
 
 async def load(host: str, port: int, path: str, requests: int, clients: int, warmup: int) -> dict[str, Any]:
     """``requests`` GETs of ``path`` over ``clients`` connections (after ``warmup`` untimed ones per connection)."""
+    loop = asyncio.get_running_loop()
     request = f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUser-Agent: chiso-bench\r\n\r\n".encode()
-    connections = [await asyncio.open_connection(host, port) for _ in range(clients)]
-    size = 0
-    for reader, writer in connections:
-        for _ in range(warmup):
-            size = await _exchange(reader, writer, request)
-    latencies: list[float] = []
-    left = requests
-
-    async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal left
-        clock = time.perf_counter
-        while left > 0:
-            left -= 1
-            started = clock()
-            await _exchange(reader, writer, request)
-            latencies.append(clock() - started)
-
+    shared = _Shared(0)
+    connections = []
+    for _ in range(clients):
+        _, conn = await loop.create_connection(lambda: _Connection(request, shared), host, port)
+        connections.append(conn)
+    for _ in range(warmup):  # untimed, one connection at a time
+        for conn in connections:
+            conn.done = loop.create_future()
+            conn.send(timed=False)
+            await conn.done
+    shared.left = requests - clients
+    for conn in connections:
+        conn.done = loop.create_future()
     cpu = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
-    await asyncio.gather(*(client(r, w) for r, w in connections))
+    for conn in connections:
+        conn.send(timed=True)
+    await asyncio.gather(*(c.done for c in connections))
     elapsed = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_SELF)
-    for _, writer in connections:
-        writer.close()
-    ordered = sorted(x * 1000 for x in latencies)
+    for conn in connections:
+        if conn.transport is not None:
+            conn.transport.close()
+    ordered = sorted(x * 1000 for x in shared.latencies)
     return {
         "path": path,
         "requests": len(ordered),
@@ -84,7 +135,7 @@ async def load(host: str, port: int, path: str, requests: int, clients: int, war
         "p99_ms": _pct(ordered, 0.99),
         "max_ms": ordered[-1],
         "client_cpu_s": (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime),
-        "body_bytes": size,
+        "body_bytes": shared.size,
     }
 
 

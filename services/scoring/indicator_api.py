@@ -53,7 +53,7 @@ from services.scoring.explain_more import (
     survey_refs,
 )
 from services.scoring.papi import read_papi
-from services.scoring.province_table import plan_column
+from services.scoring.province_table import Cell, CellMemo, plan_column
 from services.scoring.readmodel import (
     PeriodWindow,
     Scope,
@@ -476,6 +476,7 @@ class IndicatorQueries:
         self._survey_keys = survey_keys(self._aggregators)
         self._extra_keys = self._survey_keys | set(PLAN_KEYS) | set(PAR_KEYS)
         self._tables = FreshCache(self._render_table, max_age_s=TABLE_TTL_S, max_entries=_TABLE_CACHE_SIZE)
+        self._cells = CellMemo()
 
     def config(self, version: str | None) -> D766Config:
         """A configuration version (404 if unknown)."""
@@ -754,20 +755,29 @@ class IndicatorQueries:
             sums, opened = await counters(self._pool, scope, w.kind, [w.start], by_unit=True), {}
         none = OpenCounts()
         no_score = D766Score(cfg.version, None, cfg.max_points, None, "", ())
+        column_key, scoring = (indicator, cfg.version), plan.score
 
         def column() -> list[tuple[Unit, float | None, float | None, float | None, str | None]]:
             out = []
             for unit in communes:
                 k = (unit.code, w.start)
-                values = compute(plan.keys, sums.get(k, {}), opened.get(k, none))
-                score = d766_score(plan.score, values) if plan.score is not None else no_score
-                out.append((unit, *_pick(indicator, values, score)))
+                sums_k, opened_k = sums.get(k, {}), opened.get(k, none)
+                if scoring is None:  # a few µs a commune
+                    values = compute(plan.keys, sums_k, opened_k)
+                    out.append((unit, *_pick(indicator, values, no_score)))
+                else:
+
+                    def scored(sums_k: dict[str, float] = sums_k, opened_k: OpenCounts = opened_k) -> Cell:
+                        values = compute(plan.keys, sums_k, opened_k)
+                        return _pick(indicator, values, d766_score(scoring, values))
+
+                    out.append((unit, *self._cells.cell(column_key, sums_k, opened_k, scored)))
             return out
 
-        if plan.score is None:
-            return column()  # a few µs per commune
-        # scoring every group of 168 communes takes ≈ 75 ms of CPU: in a thread, the event loop keeps serving
-        # the cached tables meanwhile (the GIL is handed over every few milliseconds) instead of stalling
+        if scoring is None:
+            return column()
+        # scoring the communes whose inputs changed (all 168 at worst: ≈ 75 ms of CPU) runs in a thread, so the
+        # event loop keeps serving the cached tables meanwhile (the GIL is handed over every few milliseconds)
         return await asyncio.to_thread(column)
 
     async def _extra_table(self, provincecode: str, indicator: str, w: PeriodWindow) -> dict[str, IndicatorValue]:

@@ -11,13 +11,16 @@ score) and whether the open counts are read at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 
 from services.scoring.domain.config import D766Config, D766Group
-from services.scoring.domain.indicators import SPECS
+from services.scoring.domain.indicators import SPECS, OpenCounts
 
-__all__ = ["ColumnPlan", "plan_column"]
+__all__ = ["Cell", "CellMemo", "ColumnPlan", "plan_column"]
+
+#: (value, numerator, denominator, N/A reason) of one commune in one column
+Cell = tuple[float | None, float | None, float | None, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,3 +72,30 @@ def plan_column(key: str, config: D766Config) -> ColumnPlan:
         # not validated again: the group maxima of a subset do not sum to the index's maximum, by design
         score = config.model_copy(update={"groups": groups})
     return ColumnPlan(ordered, score, needs_open)
+
+
+class CellMemo:
+    """Scored cells by their inputs: a commune whose counters and open counts have not changed since the last
+    refresh of a 766 column is not scored again (≈ 0.45 ms of CPU a commune: 75 ms for a province of 168,
+    paid every refresh otherwise). A cell is a pure function of the column (key, configuration version) and
+    the commune's inputs, so equal inputs share it whatever the commune. Bounded: cleared when full."""
+
+    def __init__(self, max_entries: int = 8192) -> None:
+        self.max_entries = max_entries
+        self._cells: dict[Hashable, Cell] = {}
+        self.misses = 0
+
+    def cell(
+        self, column: tuple[str, str], counters: Mapping[str, float], opened: OpenCounts, make: Callable[[], Cell]
+    ) -> Cell:
+        """The cell of these inputs, made by ``make`` if not known (dict operations are atomic: the column may
+        be computed in a worker thread while another column of the same key is, with no lock)."""
+        key = (column, tuple(sorted(counters.items())), opened)
+        found = self._cells.get(key)
+        if found is not None:
+            return found
+        self.misses += 1
+        if len(self._cells) >= self.max_entries:
+            self._cells.clear()
+        made = self._cells[key] = make()
+        return made

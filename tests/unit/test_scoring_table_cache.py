@@ -4,6 +4,7 @@ cache stays bounded (``services.scoring.table_cache``; the clock is a fake, so n
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import date
 
 import httpx
@@ -11,9 +12,12 @@ import pytest
 from fastapi import FastAPI, HTTPException
 
 from eventkit.units import UnitRegistry
+from services.scoring import indicator_api
 from services.scoring.configs import load_configs
+from services.scoring.domain.indicators import OpenCounts
 from services.scoring.domain.periods import PeriodKind
 from services.scoring.indicator_api import IndicatorQueries, ProvinceTable, RankedRow, indicator_router
+from services.scoring.province_table import Cell, CellMemo
 from services.scoring.table_cache import FreshCache
 
 
@@ -248,3 +252,59 @@ async def test_the_route_serves_the_rendered_table_and_documents_it() -> None:
     assert [a.status_code for a in again] == [422, 422]
     ok = schema["paths"]["/provinces/{provincecode}/communes"]["get"]["responses"]["200"]
     assert ok["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ProvinceTable"}
+
+
+# --- scored cells are reused while a commune's inputs do not change ---------------------------------------
+
+
+def test_a_scored_cell_is_made_again_only_when_its_inputs_change() -> None:
+    memo = CellMemo(max_entries=3)
+    made: list[str] = []
+
+    def make(label: str) -> Callable[[], Cell]:
+        return lambda: (made.append(label), (0.5, 1.0, 2.0, None))[1]  # type: ignore[return-value]
+
+    total = ("d766.total", "d766-m766-2026.1")
+    memo.cell(total, {"r06.received": 2.0, "r06.on_time": 1.0}, OpenCounts(1, 0, 0), make("a"))
+    memo.cell(total, {"r06.on_time": 1.0, "r06.received": 2.0}, OpenCounts(1, 0, 0), make("b"))  # same inputs
+    memo.cell(total, {"r06.received": 3.0, "r06.on_time": 1.0}, OpenCounts(1, 0, 0), make("c"))  # a new dossier
+    memo.cell(total, {"r06.received": 3.0, "r06.on_time": 1.0}, OpenCounts(0, 1, 0), make("d"))  # became overdue
+    assert made == ["a", "c", "d"]
+    memo.cell(("d766.total", "d766-td-2024.1"), {"r06.received": 2.0}, OpenCounts(), make("e"))  # another column
+    assert made == ["a", "c", "d", "e"]
+    memo.cell(total, {"r06.received": 2.0, "r06.on_time": 1.0}, OpenCounts(1, 0, 0), make("f"))  # bound: cleared
+    assert made == ["a", "c", "d", "e", "f"]
+
+
+async def test_a_766_table_equals_its_scoring_from_scratch_when_cells_are_reused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same counters twice: the second table comes from reused cells and must be the same table."""
+    configs = load_configs()
+    q = IndicatorQueries(None, configs, "d766-m766-2026.1", UnitRegistry.load)  # type: ignore[arg-type]
+    communes = UnitRegistry.load().communes_of("79")
+    sums = {
+        (u.code, date(2026, 3, 1)): {
+            "r06.received": float(10 + i % 7),
+            "d766.2_1.resolved": float(9 + i % 5),
+            "d766.2_1.on_time": float(i % 9),
+        }
+        for i, u in enumerate(communes)
+    }
+
+    async def fake_counters(*_: object, **__: object) -> dict[tuple[str, date], dict[str, float]]:
+        return sums
+
+    async def fake_open(*_: object, **__: object) -> dict[tuple[str, date], OpenCounts]:
+        return {(u.code, date(2026, 3, 1)): OpenCounts(i % 3, i % 2, 0) for i, u in enumerate(communes)}
+
+    monkeypatch.setattr(indicator_api, "counters", fake_counters)  # no database: the read model's answers
+    monkeypatch.setattr(indicator_api, "open_counts", fake_open)
+    ask = {"provincecode": "79", "period": PeriodKind.MONTH, "start": date(2026, 3, 1), "order": "desc"}
+    for key in ("d766.total", "d766.2_1", "d766.group.tdgq"):
+        first = await q._table(**ask, indicator=key, version=None)  # type: ignore[arg-type]
+        misses = q._cells.misses
+        second = await q._table(**ask, indicator=key, version=None)  # type: ignore[arg-type]
+        assert q._cells.misses == misses  # nothing scored again
+        assert second == first
+    assert [r.value for r in first.rows if r.value is not None]  # the group scored: the cells are real values
