@@ -421,7 +421,7 @@ async def _computation_ms(url: str, schema: str, indicator: str, runs: int = 20)
 async def _steady_writes(url: str, schema: str, bootstrap: str, rate: int, stop: asyncio.Event) -> dict[str, Any]:
     """The dossier projection writing ``rate`` events/s of new March dossiers into the served read model."""
     topic = await _topic(bootstrap)
-    records = dossier_records(rate * 120 // 2, seed=11, prefix="W")  # enough for two minutes
+    records = dossier_records(rate * 300 // 2, seed=11, prefix="W")  # enough for five minutes
     view = _views(topic)["dossier indicators (+ dirty keys)"]
     pool = await create_pool(url, schema, max_size=2)
     dlq = build_producer(KafkaSettings(bootstrap_servers=bootstrap), "bench-dlq")
@@ -451,8 +451,31 @@ async def _steady_writes(url: str, schema: str, bootstrap: str, rate: int, stop:
     return {"target_rate_per_s": rate, "achieved_rate_per_s": sent / elapsed, "events": sent}
 
 
+async def _rounds(port: int, pid: int, requests: int, clients: int, repeat: int) -> dict[str, Any]:
+    """The trivial endpoint and each table, interleaved ``repeat`` times (the machine's load drifts within
+    minutes: a ratio is taken within a round, and medians across rounds)."""
+    rounds = []
+    for _ in range(repeat):
+        one: dict[str, Any] = {"trivial_endpoint": await _load(port, pid, "/trivial", requests, clients)}
+        for key, path in TABLES.items():
+            one[key] = await _load(port, pid, path, requests, clients)
+            one[key]["ratio_throughput"] = one[key]["requests_per_s"] / one["trivial_endpoint"]["requests_per_s"]
+        rounds.append(one)
+    median: dict[str, Any] = {}
+    for name in rounds[0]:
+        median[name] = {
+            m: statistics.median(r[name][m] for r in rounds)
+            for m in ("requests_per_s", "p50_ms", "p99_ms", "max_ms", "ratio_throughput")
+            if m in rounds[0][name]
+        }
+        cpu = sum(r[name]["server_cpu_s"] for r in rounds) / sum(r[name]["requests"] for r in rounds)
+        median[name]["server_cpu_ms_per_request"] = cpu * 1000
+    console.print(f"  medians: {median}")
+    return {"median": median, "rounds": rounds}
+
+
 async def bench_table(
-    url: str, schema: str, bootstrap: str, requests: int, clients: int, write_rate: int
+    url: str, schema: str, bootstrap: str, requests: int, clients: int, write_rate: int, repeat: int
 ) -> dict[str, Any]:
     out: dict[str, Any] = {
         "client": "bench.httpload in its own process: keep-alive HTTP/1.1, closed loop",
@@ -464,18 +487,13 @@ async def bench_table(
         async with httpx.AsyncClient(base_url=base) as check:
             body = (await check.get(TABLES["r06.on_time_rate"])).json()
         assert len(body["rows"]) == len(_communes()), body
-        out["trivial_endpoint"] = await _load(port, pid, "/trivial", requests, clients)
-        for key, path in TABLES.items():
-            out[key] = await _load(port, pid, path, requests, clients)
-            out[key]["ratio_throughput"] = out[key]["requests_per_s"] / out["trivial_endpoint"]["requests_per_s"]
+        out.update(await _rounds(port, pid, requests, clients, repeat))
         out["one_client"] = await _load(port, pid, TABLES["r06.on_time_rate"], max(500, requests // 20), 1)
         if write_rate:
             stop = asyncio.Event()
             writes = asyncio.create_task(_steady_writes(url, schema, bootstrap, write_rate, stop))
             await asyncio.sleep(5)  # the consumer group joins and the writes are flowing
-            during: dict[str, Any] = {"trivial_endpoint": await _load(port, pid, "/trivial", requests, clients)}
-            for key, path in TABLES.items():
-                during[key] = await _load(port, pid, path, requests, clients)
+            during = await _rounds(port, pid, requests, clients, repeat)
             stop.set()
             during["writes"] = await writes
             out["while_projecting"] = during
@@ -518,7 +536,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         if "table" in phases:
             filled = filled or args.table_schema or await fill_read_model(url, bootstrap, args.dossiers)
             result["province_table"] = await bench_table(
-                url, filled, bootstrap, args.requests, args.clients, args.table_write_rate
+                url, filled, bootstrap, args.requests, args.clients, args.table_write_rate, args.table_repeat
             )
             console.print(result["province_table"])
         return result
@@ -537,6 +555,7 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, default=100, help="concurrent clients for the table run")
     parser.add_argument("--phases", default="throughput,freshness,table", help="which phases to run (comma list)")
     parser.add_argument("--table-schema", default="", help="table phase alone: an already filled read model schema")
+    parser.add_argument("--table-repeat", type=int, default=3, help="table phase: interleaved rounds (medians)")
     parser.add_argument(
         "--table-write-rate", type=int, default=1000, help="table phase: events/s projected meanwhile (0: skip)"
     )
