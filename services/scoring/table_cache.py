@@ -63,7 +63,6 @@ class FreshCache(Generic[K]):
         self.max_entries = max_entries
         self._clock = clock
         self._entries: OrderedDict[K, _Entry] = OrderedDict()
-        self.computations = 0  # started, for /metrics-like introspection and the tests
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -87,16 +86,7 @@ class FreshCache(Generic[K]):
         # shielded: a client going away cancels its own wait, never the computation the others share
         return await asyncio.shield(task)
 
-    async def aclose(self) -> None:
-        """Cancel the computations still running (at shutdown)."""
-        tasks = [e.pending for e in self._entries.values() if e.pending is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._entries.clear()
-
     def _start(self, key: K, entry: _Entry, now: float) -> asyncio.Task[bytes]:
-        self.computations += 1
         task = asyncio.ensure_future(self._compute(key))
         entry.pending = task
 
