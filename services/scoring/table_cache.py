@@ -5,9 +5,12 @@ answer costs a database round trip and the scoring of 168 communes, and the prod
 a second". So each question (a hashable key) keeps its rendered bytes and the instant its computation
 *started* (the data it read is at least that recent):
 
-- an answer younger than ``refresh_after_s`` is served as it is;
-- an answer between ``refresh_after_s`` and ``max_age_s`` old is still served, and one refresh starts in
-  the background — so while the refresh reads the database, nobody waits for it;
+- an answer younger than its refresh point is served as it is;
+- an answer between its refresh point and ``max_age_s`` old is still served, and one refresh starts in
+  the background — so while the refresh reads the database, nobody waits for it. The refresh point is as
+  late as is safe: ``max_age_s`` minus a lead of three times the last computation's duration (at least
+  ``min_lead_s``), but never earlier than ``refresh_after_s`` — a table computed in 15 ms is refreshed
+  about every 0.8 s rather than every 0.5 s, one computed in 150 ms at about 0.55 s;
 - an answer ``max_age_s`` old or older is never served: the request waits for the running (or a new)
   computation. Hence every answer served reflects the read model as of less than ``max_age_s`` before it
   was served, as long as one computation takes less than ``max_age_s - refresh_after_s``; a slower one is
@@ -39,6 +42,7 @@ _log = structlog.get_logger(__name__)
 class _Entry:
     value: bytes | None = None
     as_of: float = 0.0  # clock() when the computation that produced ``value`` started
+    duration: float = 0.0  # how long that computation took
     pending: asyncio.Task[bytes] | None = None
 
 
@@ -51,6 +55,7 @@ class FreshCache(Generic[K]):
         *,
         max_age_s: float = 1.0,
         refresh_after_s: float | None = None,
+        min_lead_s: float | None = None,
         max_entries: int = 256,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -60,6 +65,7 @@ class FreshCache(Generic[K]):
         self._compute = compute
         self.max_age_s = max_age_s
         self.refresh_after_s = max_age_s / 2 if refresh_after_s is None else min(refresh_after_s, max_age_s)
+        self.min_lead_s = max_age_s / 5 if min_lead_s is None else min_lead_s
         self.max_entries = max_entries
         self._clock = clock
         self._entries: OrderedDict[K, _Entry] = OrderedDict()
@@ -79,7 +85,8 @@ class FreshCache(Generic[K]):
             self._entries.move_to_end(key)
         age = now - entry.as_of
         if entry.value is not None and age < self.max_age_s:
-            if age >= self.refresh_after_s and entry.pending is None:
+            lead = max(self.min_lead_s, 3 * entry.duration)
+            if age >= max(self.refresh_after_s, self.max_age_s - lead) and entry.pending is None:
                 self._start(key, entry, now)  # the answer stays served while the refresh runs
             return entry.value
         task = entry.pending or self._start(key, entry, now)
@@ -100,7 +107,7 @@ class FreshCache(Generic[K]):
                     _log.warning("table_refresh_failed", key=str(key), error=repr(error))
                 return
             if now >= entry.as_of:  # a slower, older computation never replaces a newer answer
-                entry.value, entry.as_of = t.result(), now
+                entry.value, entry.as_of, entry.duration = t.result(), now, self._clock() - now
 
         task.add_done_callback(done)
         return task

@@ -51,7 +51,7 @@ class Computation:
 
 def cache(**kwargs: object) -> tuple[FreshCache[str], Computation, Clock]:
     compute, clock = Computation(), Clock()
-    options = {"max_age_s": 1.0, "refresh_after_s": 0.5, **kwargs}
+    options = {"max_age_s": 1.0, "refresh_after_s": 0.5, "min_lead_s": 0.2, **kwargs}
     return FreshCache(compute, clock=clock, **options), compute, clock  # type: ignore[arg-type]
 
 
@@ -78,15 +78,35 @@ async def test_questions_are_kept_apart() -> None:
 async def test_a_young_answer_is_served_without_computing_again() -> None:
     c, compute, clock = cache()
     await c.get("k")
-    clock.now += 0.49
+    clock.now += 0.79  # a quick computation is refreshed 0.2 s (min_lead_s) before the age bound
     assert await c.get("k") == b"k#1"
+    await settle()
     assert len(compute.calls) == 1
+
+
+async def test_a_slow_computation_is_refreshed_earlier() -> None:
+    c, compute, clock = cache()
+    compute.gate = asyncio.Event()
+    first = asyncio.ensure_future(c.get("k"))
+    await settle()
+    clock.now += 0.2  # it took 0.2 s: the refresh starts 3 x 0.2 s before the bound, but not before 0.5 s
+    compute.gate.set()
+    await first
+    compute.gate = None
+    clock.now += 0.49 - 0.2
+    await c.get("k")
+    await settle()
+    assert len(compute.calls) == 1
+    clock.now += 0.02
+    assert await c.get("k") == b"k#1"
+    await settle()
+    assert len(compute.calls) == 2
 
 
 async def test_an_ageing_answer_is_served_while_one_refresh_runs_in_the_background() -> None:
     c, compute, clock = cache()
     await c.get("k")
-    clock.now += 0.6
+    clock.now += 0.85
     compute.gate = asyncio.Event()
     # nobody waits for the refresh: every request still gets the previous answer, and only one refresh starts
     assert [await c.get("k") for _ in range(20)] == [b"k#1"] * 20
@@ -139,14 +159,14 @@ async def test_a_failed_refresh_keeps_the_previous_answer_until_it_expires() -> 
     c, compute, clock = cache()
     await c.get("k")
     compute.fail.add("k")
-    clock.now += 0.6
+    clock.now += 0.85
     assert await c.get("k") == b"k#1"
     await settle()  # the background refresh failed
     clock.now += 0.1
     assert await c.get("k") == b"k#1"  # still young enough; another refresh was tried
     await settle()
     assert len(compute.calls) == 3
-    clock.now += 0.5
+    clock.now += 0.1
     with pytest.raises(HTTPException):
         await c.get("k")  # expired: the error is the answer, not the stale table
 
