@@ -11,8 +11,11 @@ of receipts in working hours, 8 % late, 30 % online; 12 partitions, key = the do
   ProjectionRunner, vs. a raw aiokafka ``getmany`` loop over the same topic (same consumer settings);
 - freshness: events produced at a steady rate into a running dossier projection; per event, the time from
   handing it to the producer to the commit of the batch that projected it (p50 / p99);
-- province table: ``GET /provinces/79/communes`` (168 communes, read model filled by the throughput run),
-  uvicorn in its own process, C concurrent clients, vs. a trivial endpoint of the same app.
+- province table: ``GET /provinces/79/communes`` (168 communes, read model filled by the throughput run, or
+  by its own fill when run alone: ``--phases table``), uvicorn (uvloop + httptools) in its own process,
+  C concurrent keep-alive clients from ``bench.httpload`` in another process, vs. a trivial endpoint of the
+  same app in the same run; the uncached computation alone; and the same load again while the dossier
+  projection writes ``--table-write-rate`` events/s into the served read model.
 
 Uses KAFKA_BOOTSTRAP_SERVERS / DATABASE_URL when set, else the project's local broker and PostgreSQL.
 """
@@ -34,7 +37,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +70,7 @@ from eventkit.units import UnitRegistry
 from infra.local import LocalKafka, LocalPostgres, ensure_kafka_libs, find_repo_root
 from services.scoring.app import legacy_district_of
 from services.scoring.configs import load_configs
+from services.scoring.domain.periods import PeriodKind
 from services.scoring.indicator_api import IndicatorQueries, indicator_router
 from services.scoring.projections import DossierIndicatorsProjection, UnitActivityProjection
 from services.scoring.settings import ScoringSettings
@@ -321,9 +325,15 @@ async def bench_freshness(url: str, bootstrap: str, rate: int, seconds: int) -> 
 
 # --- province table ----------------------------------------------------------------------------------
 
+TABLES = {
+    "r06.on_time_rate": "/provinces/79/communes?indicator=r06.on_time_rate&period=month&start=2026-03-01",
+    "d766.total": "/provinces/79/communes?indicator=d766.total&period=month&start=2026-03-01",
+}
+
 
 def serve(url: str, schema: str, port: int) -> None:
-    """The query API of the scoring service over an existing read model, plus a trivial baseline route."""
+    """The query API of the scoring service over an existing read model, plus a trivial baseline route, on
+    uvicorn with uvloop and httptools (what the service gets), no access log."""
     settings = ScoringSettings()
 
     @contextlib.asynccontextmanager
@@ -340,11 +350,13 @@ def serve(url: str, schema: str, port: int) -> None:
     async def trivial() -> dict[str, bool]:
         return {"ok": True}
 
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+    uvicorn.run(
+        app, host="127.0.0.1", port=port, log_level="warning", loop="uvloop", http="httptools", access_log=False
+    )
 
 
 @contextlib.contextmanager
-def _server(url: str, schema: str) -> Iterator[str]:
+def _server(url: str, schema: str) -> Iterator[tuple[str, int, int]]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
@@ -358,53 +370,144 @@ def _server(url: str, schema: str) -> Iterator[str]:
             except httpx.TransportError:
                 pass
             time.sleep(0.1)
-        yield base
+        yield base, port, proc.pid
     finally:
         proc.terminate()
         proc.wait(timeout=30)
 
 
-async def _load(base: str, path: str, requests: int, clients: int) -> dict[str, Any]:
-    latencies: list[float] = []
-    queue = iter(range(requests))
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
-        body = (await client.get(path)).json()  # warm-up, and the answer's shape
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-        async def worker() -> None:
-            for _ in queue:
-                t = time.perf_counter()
-                response = await client.get(path)
-                latencies.append((time.perf_counter() - t) * 1000)
-                assert response.status_code == 200, response.text[:300]
 
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(clients)))
-        elapsed = time.perf_counter() - started
-    return {
-        "requests": requests,
-        "clients": clients,
-        "requests_per_s": requests / elapsed,
-        "p50_ms": _pct(latencies, 0.50),
-        "p99_ms": _pct(latencies, 0.99),
-        "rows": len(body.get("rows", [])) if isinstance(body, dict) else None,
+async def _load(port: int, server_pid: int, path: str, requests: int, clients: int) -> dict[str, Any]:
+    """``bench.httpload`` in its own process (a lean keep-alive client), and the server's CPU meanwhile."""
+    before = _cpu_s(server_pid)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.httpload", "--port", str(port), "--path", path,
+        "--requests", str(requests), "--clients", str(clients),
+        stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0, f"bench.httpload failed ({proc.returncode})"
+    result: dict[str, Any] = json.loads(out)
+    result["server_cpu_s"] = _cpu_s(server_pid) - before
+    console.print(
+        f"  {path}: {result['requests_per_s']:,.0f} req/s, p50 {result['p50_ms']:.1f} ms, "
+        f"p99 {result['p99_ms']:.1f} ms, max {result['max_ms']:.1f} ms "
+        f"(server CPU {result['server_cpu_s']:.1f} s, client CPU {result['client_cpu_s']:.1f} s)"
+    )
+    return result
+
+
+async def _computation_ms(url: str, schema: str, indicator: str, runs: int = 20) -> dict[str, float]:
+    """One uncached computation of the table (what a cache refresh costs), in this process."""
+    pool = await create_pool(url, schema, min_size=2, max_size=4)
+    queries = IndicatorQueries(pool, load_configs(), ScoringSettings().d766_default, UnitRegistry.load)
+    ask = {"provincecode": PROVINCE, "indicator": indicator, "period": PeriodKind.MONTH, "order": "desc"}
+    timings = []
+    for _ in range(runs + 1):
+        t = time.perf_counter()
+        table = await queries._table(**ask, start=date(2026, 3, 1), version=None)  # the uncached path
+        timings.append((time.perf_counter() - t) * 1000)
+    await pool.close()
+    assert len(table.rows) == len(_communes())
+    ordered = sorted(timings[1:])
+    return {"p50_ms": _pct(ordered, 0.5), "max_ms": ordered[-1], "runs": runs}
+
+
+async def _steady_writes(url: str, schema: str, bootstrap: str, rate: int, stop: asyncio.Event) -> dict[str, Any]:
+    """The dossier projection writing ``rate`` events/s of new March dossiers into the served read model."""
+    topic = await _topic(bootstrap)
+    records = dossier_records(rate * 300 // 2, seed=11, prefix="W")  # enough for five minutes
+    view = _views(topic)["dossier indicators (+ dirty keys)"]
+    pool = await create_pool(url, schema, max_size=2)
+    dlq = build_producer(KafkaSettings(bootstrap_servers=bootstrap), "bench-dlq")
+    await dlq.start()
+    runner = ProjectionRunner(**_runner_kwargs(pool, bootstrap, view, dlq))
+    await runner.start()
+    runner_stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(runner_stop))
+    producer = build_producer(KafkaSettings(bootstrap_servers=bootstrap), "bench-steady")
+    await producer.start()
+    tick, per_tick, sent = 0.01, max(1, rate // 100), 0
+    started = time.perf_counter()
+    while not stop.is_set() and sent < len(records):
+        due = started + (sent // per_tick) * tick
+        if (wait := due - time.perf_counter()) > 0:
+            await asyncio.sleep(wait)
+        for k, v, h in records[sent : sent + per_tick]:
+            await producer.send(topic, value=v, key=k, headers=h)
+        sent += per_tick
+    elapsed = time.perf_counter() - started
+    await producer.stop()
+    runner_stop.set()
+    await task
+    await runner.stop()
+    await dlq.stop()
+    await pool.close()
+    return {"target_rate_per_s": rate, "achieved_rate_per_s": sent / elapsed, "events": sent}
+
+
+async def _rounds(port: int, pid: int, requests: int, clients: int, repeat: int) -> dict[str, Any]:
+    """The trivial endpoint and each table, interleaved ``repeat`` times (the machine's load drifts within
+    minutes: a ratio is taken within a round, and medians across rounds)."""
+    rounds = []
+    for _ in range(repeat):
+        one: dict[str, Any] = {"trivial_endpoint": await _load(port, pid, "/trivial", requests, clients)}
+        for key, path in TABLES.items():
+            one[key] = await _load(port, pid, path, requests, clients)
+            one[key]["ratio_throughput"] = one[key]["requests_per_s"] / one["trivial_endpoint"]["requests_per_s"]
+        rounds.append(one)
+    median: dict[str, Any] = {}
+    for name in rounds[0]:
+        median[name] = {
+            m: statistics.median(r[name][m] for r in rounds)
+            for m in ("requests_per_s", "p50_ms", "p99_ms", "max_ms", "ratio_throughput")
+            if m in rounds[0][name]
+        }
+        cpu = sum(r[name]["server_cpu_s"] for r in rounds) / sum(r[name]["requests"] for r in rounds)
+        median[name]["server_cpu_ms_per_request"] = cpu * 1000
+    console.print(f"  medians: {median}")
+    return {"median": median, "rounds": rounds}
+
+
+async def bench_table(
+    url: str, schema: str, bootstrap: str, requests: int, clients: int, write_rate: int, repeat: int
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "client": "bench.httpload in its own process: keep-alive HTTP/1.1, closed loop",
+        "server": "uvicorn, uvloop + httptools, one process, no access log",
+        "computation_uncached": {k: await _computation_ms(url, schema, k) for k in TABLES},
     }
+    console.print(f"  uncached computation: {out['computation_uncached']}")
+    with _server(url, schema) as (base, port, pid):
+        async with httpx.AsyncClient(base_url=base) as check:
+            body = (await check.get(TABLES["r06.on_time_rate"])).json()
+        assert len(body["rows"]) == len(_communes()), body
+        out.update(await _rounds(port, pid, requests, clients, repeat))
+        out["one_client"] = await _load(port, pid, TABLES["r06.on_time_rate"], max(500, requests // 20), 1)
+        if write_rate:
+            stop = asyncio.Event()
+            writes = asyncio.create_task(_steady_writes(url, schema, bootstrap, write_rate, stop))
+            await asyncio.sleep(5)  # the consumer group joins and the writes are flowing
+            during = await _rounds(port, pid, requests, clients, repeat)
+            stop.set()
+            during["writes"] = await writes
+            out["while_projecting"] = during
+    return out
 
 
-async def bench_table(url: str, schema: str, requests: int, clients: int) -> dict[str, Any]:
-    table = f"/provinces/{PROVINCE}/communes?indicator=r06.on_time_rate&period=month&start=2026-03-01"
-    with _server(url, schema) as base:
-        baseline = await _load(base, "/trivial", requests, clients)
-        mine = await _load(base, table, requests, clients)
-        sequential = await _load(base, table, max(200, requests // 10), 1)
-    assert mine["rows"] == len(_communes()), mine
-    return {
-        "path": table,
-        "table": mine,
-        "table_one_client": sequential,
-        "trivial_endpoint": baseline,
-        "ratio_throughput": mine["requests_per_s"] / baseline["requests_per_s"],
-    }
+async def fill_read_model(url: str, bootstrap: str, dossiers: int) -> str:
+    """A dossier read model of ``dossiers`` dossiers for the table phase run on its own."""
+    records = dossier_records(dossiers)
+    topic = await _topic(bootstrap)
+    await _produce(bootstrap, topic, records)
+    schema = f"bench_scoring_{uuid.uuid4().hex[:6]}"
+    await _timed(url, schema, bootstrap, _views(topic)["dossier indicators (+ dirty keys)"], len(records))
+    return schema
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
@@ -422,13 +525,20 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
             "command": " ".join(["python -m bench.scoring", *sys.argv[1:]]),
         }
-        throughput, filled = await bench_throughput(url, bootstrap, args.dossiers, args.repeat)
-        result["throughput"] = throughput
-        console.print(throughput)
-        result["freshness"] = await bench_freshness(url, bootstrap, args.rate, args.seconds)
-        console.print(result["freshness"])
-        result["province_table"] = await bench_table(url, filled, args.requests, args.clients)
-        console.print(result["province_table"])
+        phases, filled = set(args.phases.split(",")), ""
+        if "throughput" in phases:
+            throughput, filled = await bench_throughput(url, bootstrap, args.dossiers, args.repeat)
+            result["throughput"] = throughput
+            console.print(throughput)
+        if "freshness" in phases:
+            result["freshness"] = await bench_freshness(url, bootstrap, args.rate, args.seconds)
+            console.print(result["freshness"])
+        if "table" in phases:
+            filled = filled or args.table_schema or await fill_read_model(url, bootstrap, args.dossiers)
+            result["province_table"] = await bench_table(
+                url, filled, bootstrap, args.requests, args.clients, args.table_write_rate, args.table_repeat
+            )
+            console.print(result["province_table"])
         return result
 
 
@@ -441,8 +551,14 @@ if __name__ == "__main__":
     parser.add_argument("--repeat", type=int, default=3, help="runs per projection (median reported)")
     parser.add_argument("--rate", type=int, default=1000, help="events/s for the freshness run")
     parser.add_argument("--seconds", type=int, default=20, help="length of the freshness run")
-    parser.add_argument("--requests", type=int, default=3000, help="requests per endpoint for the table run")
+    parser.add_argument("--requests", type=int, default=20_000, help="requests per endpoint for the table run")
     parser.add_argument("--clients", type=int, default=100, help="concurrent clients for the table run")
+    parser.add_argument("--phases", default="throughput,freshness,table", help="which phases to run (comma list)")
+    parser.add_argument("--table-schema", default="", help="table phase alone: an already filled read model schema")
+    parser.add_argument("--table-repeat", type=int, default=3, help="table phase: interleaved rounds (medians)")
+    parser.add_argument(
+        "--table-write-rate", type=int, default=1000, help="table phase: events/s projected meanwhile (0: skip)"
+    )
     result = uvloop.run(main(parser.parse_args()))
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)

@@ -159,12 +159,12 @@ async def test_group_5_from_the_projected_pakn_and_ratings(pool) -> None:
     assert mdhl.points == round(6 * 1 / 3, 2) + 0.0 + round(0.6 * 6 / 0.9, 2)
 
     # the province table, the series and the period API carry the same values
-    table = await queries.table(
+    table = await queries._table(  # the computation itself, not the 1 s cache of rendered tables
         provincecode="01", indicator="d766.5_4", period=PeriodKind.MONTH, start=MARCH, version=None, order="desc"
     )
     mine = next(r for r in table.rows if r.unitcode == "00004")
     assert (mine.value, mine.rank) == (0.6, 1)
-    group = await queries.table(
+    group = await queries._table(  # the computation itself, not the 1 s cache of rendered tables
         provincecode="01", indicator="d766.group.mdhl", period=PeriodKind.MONTH, start=MARCH, version=None, order="desc"
     )
     assert next(r for r in group.rows if r.unitcode == "00004").value == mdhl.points
@@ -219,9 +219,8 @@ async def test_catalogue_values_in_the_province_table_and_the_series(pool, fresh
     queries = IndicatorQueries(
         pool, CONFIGS, DEFAULT_VERSION, UnitRegistry.load, now=lambda: march + timedelta(days=60)
     )
-    queries.table_ttl_s = 0  # the table is asked again after the import: no shared computation across it
     month = date(2024, 3, 1)
-    before = await queries.table(
+    before = await queries._table(  # the computation itself, not the 1 s cache of rendered tables
         provincecode="01", indicator="d766.3_2", period=PeriodKind.MONTH, start=month, version=None, order="desc"
     )
     assert {r.na_reason for r in before.rows} == {"missing_reference_data"}
@@ -230,7 +229,7 @@ async def test_catalogue_values_in_the_province_table_and_the_series(pool, fresh
         one = await queries.unit(unit, PeriodKind.MONTH, month, None)
         expected = {i.key: i for g in one.d766.groups for i in g.indicators}
         for key in ("d766.3_1", "d766.3_2", "d766.3_full_online", "d766.group.clgq"):
-            table = await queries.table(
+            table = await queries._table(  # the computation itself, not the 1 s cache of rendered tables
                 provincecode="01", indicator=key, period=PeriodKind.MONTH, start=month, version=None, order="desc"
             )
             row = next(r for r in table.rows if r.unitcode == unit)
@@ -242,7 +241,7 @@ async def test_catalogue_values_in_the_province_table_and_the_series(pool, fresh
             else:
                 want = expected[key].value
             assert row.value == want == series.points[0].value, key
-    table = await queries.table(
+    table = await queries._table(  # the computation itself, not the 1 s cache of rendered tables
         provincecode="01", indicator="d766.3_2", period=PeriodKind.MONTH, start=month, version=None, order="desc"
     )
     values = {r.unitcode: r.value for r in table.rows if r.unitcode in {"00004", "00008"}}
