@@ -4,7 +4,8 @@ re-emitted or corrected verdict replaces the old contribution instead of adding 
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime, timedelta, timezone
+import json
+from datetime import UTC, date, datetime, timedelta, timezone
 
 from contracts.dossiers import (
     EVENTS,
@@ -240,3 +241,30 @@ def test_contributions_are_plain_key_day_value_triples() -> None:
     # the stored form (three parallel arrays) reads back to equal contributions
     keys_, days, values = zip(*made, strict=True)
     assert tuple(map(Contribution, keys_, days, values)) == made
+
+
+def test_the_stored_state_text_is_the_rows_json_form() -> None:
+    from services.scoring.projections import _state_json  # noqa: PLC0415 - the writer's encoding, tested here
+
+    row = fold(
+        fold(None, "D-1", UNIT, received()),
+        "D-1",
+        UNIT,
+        resolved(
+            TimelinessClass.LATE,
+            datetime(2026, 4, 3, 9, 15, 30, 123456, tzinfo=UTC),
+            on_time=False,
+            fee_vnd=8000,
+            paid_online="dvcqg",
+        ),
+    )
+    row = dataclasses.replace(
+        row,
+        agency_code='Sở "Tư pháp" \\ Hà Nội',
+        apology={"issued": True, "single_reschedule": False},
+        processing_working_hours=12.75,
+    )
+    for value in (row, DossierRow(dossier_id="D-2", unit=UNIT)):
+        text = _state_json(value)
+        assert json.loads(text) == json.loads(json.dumps(value.to_json()))
+        assert DossierRow.from_json(UNIT, json.loads(text)) == value
