@@ -8,7 +8,8 @@ of receipts in working hours, 8 % late, 30 % online; 12 partitions, key = the do
 
 - throughput: the scoring dossier projection (per-dossier rows + per (unit, period, counter) sums + the
   subscriptions' dirty keys, as the service runs it) and the unit-activity projection, each in a
-  ProjectionRunner, vs. a raw aiokafka ``getmany`` loop over the same topic (same consumer settings);
+  ProjectionRunner, vs. a raw aiokafka ``getmany`` loop over the same topic (same consumer settings), with the
+  process's peak RSS while each projection runs (Linux: the kernel's peak count is reset before each run);
 - freshness: events produced at a steady rate into a running dossier projection; per event, the time from
   handing it to the producer to the commit of the batch that projected it (p50 / p99);
 - province table: ``GET /provinces/79/communes`` (168 communes, read model filled by the throughput run),

@@ -127,11 +127,15 @@ _DOSSIER_TABLES = Migration(
 class DossierIndicatorsProjection(Projection):
     """Per-dossier facts and verdicts, and per (unit, period, counter) sums, from the dossier events.
 
-    One batch = three statements whatever its size: lock and read the batch's dossiers, upsert them
-    (``unnest``), add the counter deltas (``unnest``). A dossier's old contributions are stored with it and
-    subtracted before its new ones are added, so re-emitted verdicts replace, late facts move a dossier to
-    the period it belongs to, and the counters always equal a recount of the dossiers (what ``chiso scoring
-    verify`` will check). The runner makes the batch exactly once (offsets in the same transaction).
+    A fixed number of statements per batch whatever its size: lock and read the batch's dossiers; stage the
+    changed rows and the counter deltas by binary COPY into temporary tables and merge each with one
+    ``INSERT ... ON CONFLICT``. A dossier's events of the batch are folded into one row, and its counter
+    deltas are summed per (unit, month, counter) before they are spread to the quarter and the year, so
+    the Python work per event stays small. A dossier's old contributions are stored with it and subtracted
+    before its new ones are added, so re-emitted verdicts replace, late facts move a dossier to the period it
+    belongs to, and the counters always equal a recount of the dossiers (what ``chiso scoring verify``
+    checks); a dossier the batch leaves unchanged is not written at all. The runner makes the batch exactly
+    once (offsets in the same transaction).
     """
 
     name = "scoring.dossier_indicators"
