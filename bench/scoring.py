@@ -8,7 +8,8 @@ of receipts in working hours, 8 % late, 30 % online; 12 partitions, key = the do
 
 - throughput: the scoring dossier projection (per-dossier rows + per (unit, period, counter) sums + the
   subscriptions' dirty keys, as the service runs it) and the unit-activity projection, each in a
-  ProjectionRunner, vs. a raw aiokafka ``getmany`` loop over the same topic (same consumer settings);
+  ProjectionRunner, vs. a raw aiokafka ``getmany`` loop over the same topic (same consumer settings), with the
+  process's peak RSS while each projection runs (Linux: the kernel's peak count is reset before each run);
 - freshness: events produced at a steady rate into a running dossier projection; per event, the time from
   handing it to the producer to the commit of the batch that projected it (p50 / p99);
 - province table: ``GET /provinces/79/communes`` (168 communes, read model filled by the throughput run, or
@@ -217,29 +218,54 @@ async def _timed(url: str, schema: str, bootstrap: str, view: Projection, n: int
     return float(runner.finished - runner.started)
 
 
+def _rss_mb(field: str) -> float:
+    """The process's resident set (``VmRSS``) or its peak since the last reset (``VmHWM``), in MB."""
+    status = Path("/proc/self/status").read_text()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith(f"{field}:"))) / 1024
+
+
+def _reset_peak_rss() -> bool:
+    """Restart the kernel's peak-RSS count (Linux ``clear_refs`` 5); False where that is not available."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
 async def bench_throughput(url: str, bootstrap: str, dossiers: int, repeat: int) -> tuple[dict[str, Any], str]:
     records = dossier_records(dossiers)
     n = len(records)
     topic = await _topic(bootstrap)
     await _produce(bootstrap, topic, records)
+    del records  # on the topic now: the memory figures below are the projection's, not the data set's
     out: dict[str, Any] = {"events": n, "dossiers": dossiers, "repeat": repeat, "variants": {}}
     filled = ""
     for name in _views(topic):
-        runs, ratios = [], []
+        runs, ratios, memory = [], [], []
         for _ in range(repeat):
             raw = await _raw_getmany(bootstrap, topic, n)
             schema = f"bench_scoring_{uuid.uuid4().hex[:6]}"
+            before = _rss_mb("VmRSS")
+            peak_known = _reset_peak_rss()
             mine = await _timed(url, schema, bootstrap, _views(topic)[name], n)
+            if peak_known:
+                # the runner, its consumer's fetch buffers and the pool live in this process, as in the service
+                memory.append({"rss_before_mb": before, "peak_rss_mb": _rss_mb("VmHWM")})
             if name.startswith("dossier"):
                 filled = schema
             runs.append(n / mine)
             ratios.append(raw / mine)
-            console.print(f"  {name}: {n / mine:,.0f} ev/s, raw getmany {n / raw:,.0f} ev/s, ratio {raw / mine:.2f}")
+            peak = f", peak RSS {memory[-1]['peak_rss_mb']:,.0f} MB" if memory else ""
+            console.print(
+                f"  {name}: {n / mine:,.0f} ev/s, raw getmany {n / raw:,.0f} ev/s, ratio {raw / mine:.2f}{peak}"
+            )
         out["variants"][name] = {
             "events_per_s_median": statistics.median(runs),
             "ratio_median": statistics.median(ratios),
             "runs_events_per_s": runs,
             "ratios": ratios,
+            "memory": memory,
         }
     return out, filled
 

@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Sequence
-from datetime import date
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import date, datetime
+from json.encoder import encode_basestring_ascii
 
+from contracts.base import EventPayload
 from contracts.topics import DOSSIERS_EVENTS, PLANS_EVENTS, SURVEYS_EVENTS
 from eventkit.pg import Connection, Migration
 from eventkit.projection import ConsumedEvent, Projection
 from services.scoring.domain import count_activity
-from services.scoring.domain.dossier import EVENT_TYPES, Contribution, DossierRow, UnitStamp, contributions, fold
-from services.scoring.domain.periods import STORED_KINDS, period_start
+from services.scoring.domain.dossier import (
+    EVENT_TYPES,
+    STATE_FIELDS,
+    Contribution,
+    DossierRow,
+    UnitStamp,
+    contributions,
+    fold_all,
+)
+from services.scoring.domain.periods import STORED_KINDS, PeriodKind, period_start
 
 __all__ = ["ChangeHook", "DossierChange", "DossierIndicatorsProjection", "LegacyDistrictOf", "UnitActivityProjection"]
 
@@ -116,42 +127,59 @@ _DOSSIER_TABLES = Migration(
 class DossierIndicatorsProjection(Projection):
     """Per-dossier facts and verdicts, and per (unit, period, counter) sums, from the dossier events.
 
-    One batch = three statements whatever its size: lock and read the batch's dossiers, upsert them
-    (``unnest``), add the counter deltas (``unnest``). A dossier's old contributions are stored with it and
-    subtracted before its new ones are added, so re-emitted verdicts replace, late facts move a dossier to
-    the period it belongs to, and the counters always equal a recount of the dossiers (what ``chiso scoring
-    verify`` will check). The runner makes the batch exactly once (offsets in the same transaction).
+    A fixed number of statements per batch whatever its size: lock and read the batch's dossiers; stage the
+    changed rows and the counter deltas by binary COPY into temporary tables and merge each with one
+    ``INSERT ... ON CONFLICT``. A dossier's events of the batch are folded into one row, and its counter
+    deltas are summed per (unit, month, counter) before they are spread to the quarter and the year, so
+    the Python work per event stays small. A dossier's old contributions are stored with it and subtracted
+    before its new ones are added, so re-emitted verdicts replace, late facts move a dossier to the period it
+    belongs to, and the counters always equal a recount of the dossiers (what ``chiso scoring verify``
+    checks); a dossier the batch leaves unchanged is not written at all. The runner makes the batch exactly
+    once (offsets in the same transaction).
     """
 
     name = "scoring.dossier_indicators"
     topics = (DOSSIERS_EVENTS,)
     event_types = EVENT_TYPES
     dedupe_event_ids = False  # the relay publishes the canonical topic exactly once; rows replace anyway
-    migrations = (_DOSSIER_TABLES,)
+    migrations = (
+        _DOSSIER_TABLES,
+        # every batch adds to the same few thousand counter rows: with room left on each page an update
+        # stays on its page and skips the three indexes (a HOT update: no indexed column changes)
+        Migration("0002_counters_fillfactor", "ALTER TABLE indicator_counters SET (fillfactor = 50);"),
+    )
 
     def __init__(self, legacy_district_of: LegacyDistrictOf | None = None, on_change: ChangeHook | None = None) -> None:
         self._district_of = legacy_district_of or (lambda code: code if len(code) == 3 else None)
         self._districts: dict[str, str | None] = {}
+        self._stamps: dict[tuple[str, str, str | None], UnitStamp] = {}
         self._on_change = on_change  # subscriptions: marks the changed (unit, period) keys in this transaction
 
     def _stamp(self, event: ConsumedEvent) -> UnitStamp:
         a = event.attributes
-        legacy = a.legacyunitcode
-        district = None
-        if legacy is not None:
-            if legacy not in self._districts:
+        key = (a.unitcode, a.provincecode, a.legacyunitcode)
+        stamp = self._stamps.get(key)
+        if stamp is None:  # a few hundred distinct units: one stamp object each, not one per event
+            legacy = a.legacyunitcode
+            if legacy is not None and legacy not in self._districts:
                 self._districts[legacy] = self._district_of(legacy)
-            district = self._districts[legacy]
-        return UnitStamp(a.unitcode, a.provincecode, legacy, district)
+            district = self._districts[legacy] if legacy is not None else None
+            stamp = self._stamps[key] = UnitStamp(a.unitcode, a.provincecode, legacy, district)
+        return stamp
 
     async def apply(self, conn: Connection, events: Sequence[ConsumedEvent]) -> None:
         """Fold the batch into the dossiers it touches and move the counters by the difference."""
-        by_dossier: dict[str, list[ConsumedEvent]] = defaultdict(list)
+        by_dossier: dict[str, list[tuple[UnitStamp, EventPayload]]] = {}
         for event in events:
-            by_dossier[event.data.dossier_id].append(event)  # type: ignore[attr-defined]
+            data = event.data
+            dossier_id: str = data.dossier_id  # type: ignore[attr-defined]
+            items = by_dossier.get(dossier_id)
+            if items is None:
+                items = by_dossier[dossier_id] = []
+            items.append((self._stamp(event), data))
         ids = sorted(by_dossier)  # one lock order for every transaction: no deadlock between replicas
         stored = await conn.fetch(
-            """SELECT dossier_id, unitcode, provincecode, legacy_unit, legacy_district, state,
+            """SELECT dossier_id, unitcode, provincecode, legacy_unit, legacy_district, state::text AS state,
                       contrib_keys, contrib_days, contrib_values
                FROM dossier_facts WHERE dossier_id = ANY($1::text[]) ORDER BY dossier_id FOR UPDATE""",
             ids,
@@ -159,59 +187,164 @@ class DossierIndicatorsProjection(Projection):
         old: dict[str, tuple[DossierRow, tuple[Contribution, ...]]] = {}
         for r in stored:
             unit = UnitStamp(r["unitcode"], r["provincecode"], r["legacy_unit"], r["legacy_district"])
-            made = tuple(
-                Contribution(k, d, v)
-                for k, d, v in zip(r["contrib_keys"], r["contrib_days"], r["contrib_values"], strict=True)
-            )
+            made = tuple(map(Contribution, r["contrib_keys"], r["contrib_days"], r["contrib_values"]))
             old[r["dossier_id"]] = (DossierRow.from_json(unit, json.loads(r["state"])), made)
-        delta: dict[_CounterKey, float] = defaultdict(float)
+        delta = _Deltas()
         new_rows: list[tuple[DossierRow, tuple[Contribution, ...]]] = []
         changes: list[DossierChange] = []
         for dossier_id in ids:
             previous = old.get(dossier_id)
-            row: DossierRow | None = previous[0] if previous else None
-            for event in by_dossier[dossier_id]:
-                stamp = self._stamp(event)
-                if row is not None and stamp.legacy_unit is None and row.unit.legacy_unit is not None:
-                    # derived events may omit the legacy code; the dossier keeps the one it was received with
-                    stamp = UnitStamp(
-                        stamp.unitcode, stamp.provincecode, row.unit.legacy_unit, row.unit.legacy_district
-                    )
-                row = fold(row, dossier_id, stamp, event.data)
-            assert row is not None
+            row = fold_all(previous[0] if previous else None, dossier_id, by_dossier[dossier_id])
             made = contributions(row)
             if previous is not None:
-                _add(delta, previous[0].unit, previous[1], -1.0)
-            _add(delta, row.unit, made, 1.0)
+                if previous[0] == row and previous[1] == made:
+                    continue  # nothing moved (e.g. a verdict re-emitted unchanged): no write, no dirty key
+                delta.add(previous[0].unit, previous[1], -1.0)
+            delta.add(row.unit, made, 1.0)
             new_rows.append((row, made))
             changes.append((previous[0] if previous else None, previous[1] if previous else (), row, made))
+        if not new_rows:
+            return
+        await _stage(conn)
         await _upsert_dossiers(conn, new_rows)
-        await _add_counters(conn, delta)
+        await _add_counters(conn, delta.expanded())
         if self._on_change is not None:
             await self._on_change(conn, changes)
 
 
-def _add(delta: dict[_CounterKey, float], unit: UnitStamp, made: Sequence[Contribution], sign: float) -> None:
-    district = unit.legacy_district or ""
-    for c in made:
-        for kind in STORED_KINDS:
-            delta[(unit.unitcode, unit.provincecode, district, kind.value, period_start(kind, c.day), c.key)] += (
-                sign * c.value
-            )
+class _Deltas:
+    """Counter deltas of a batch, summed per (unit, month, counter) first and only then spread to the
+    month's quarter and year: one dict update per contribution instead of one per contribution and kind."""
+
+    __slots__ = ("_month_of", "_months")
+
+    def __init__(self) -> None:
+        # (unitcode, provincecode, legacy district or '', month start, counter) -> delta
+        self._months: defaultdict[tuple[str, str, str, date, str], float] = defaultdict(float)
+        self._month_of: dict[date, date] = {}
+
+    def add(self, unit: UnitStamp, made: Sequence[Contribution], sign: float) -> None:
+        months, month_of = self._months, self._month_of
+        head = (unit.unitcode, unit.provincecode, unit.legacy_district or "")
+        for key, day, value in made:
+            month = month_of.get(day)
+            if month is None:
+                month = month_of[day] = period_start(PeriodKind.MONTH, day)
+            months[(*head, month, key)] += sign * value
+
+    def expanded(self) -> dict[_CounterKey, float]:
+        """Every (unit, period kind, period start, counter) delta of the batch (zeros dropped)."""
+        out: defaultdict[_CounterKey, float] = defaultdict(float)
+        starts = {
+            month: [(kind.value, period_start(kind, month)) for kind in STORED_KINDS]
+            for month in {k[3] for k in self._months}
+        }
+        for (unit, province, district, month, key), value in self._months.items():
+            if value == 0.0:
+                continue
+            for kind, start in starts[month]:
+                out[(unit, province, district, kind, start, key)] += value
+        return {k: v for k, v in out.items() if abs(v) > 1e-12}
+
+
+# Staging tables for the batch's rows: filled by binary COPY (asyncpg encodes whole records in one pass; bound
+# unnest() arrays cost a type check per element, and the contribution lists, arrays of different lengths per
+# dossier, could only travel as JSON the server parsed again), then merged by one INSERT ... ON CONFLICT.
+# Temporary and emptied at commit: nothing of a rolled-back batch survives, and each connection has its own.
+_STAGING = """
+CREATE TEMP TABLE IF NOT EXISTS scoring_dossier_facts_in (
+    dossier_id text, unitcode text, provincecode text, legacy_unit text, legacy_district text,
+    received_at timestamptz, resolved_at timestamptz, overdue_due_at timestamptz, state jsonb,
+    contrib_keys text[], contrib_days date[], contrib_values float8[]
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS scoring_counters_in (
+    unitcode text, provincecode text, legacy_district text, period_kind text, period_start date, counter text,
+    value float8
+) ON COMMIT DELETE ROWS;
+"""
+_DOSSIER_COLUMNS = (
+    "dossier_id",
+    "unitcode",
+    "provincecode",
+    "legacy_unit",
+    "legacy_district",
+    "received_at",
+    "resolved_at",
+    "overdue_due_at",
+    "state",
+    "contrib_keys",
+    "contrib_days",
+    "contrib_values",
+)
+_COUNTER_COLUMNS = ("unitcode", "provincecode", "legacy_district", "period_kind", "period_start", "counter", "value")
+
+
+#: each state field's JSON key, encoded once
+_STATE_KEYS: tuple[tuple[str, str], ...] = tuple((name, f"{encode_basestring_ascii(name)}:") for name in STATE_FIELDS)
+
+
+def _state_json(row: DossierRow) -> str:
+    """The row's ``state`` document (what :meth:`DossierRow.to_json` holds) as JSON text.
+
+    Written out field by field: a generic encoder over ``to_json()`` costs about twice as much, and this
+    runs once per dossier of every batch. Anything but the plain scalar types goes through :func:`json.dumps`.
+    """
+    parts = []
+    for name, key in _STATE_KEYS:
+        value = getattr(row, name)
+        if value is None:
+            text = "null"
+        elif value is True:
+            text = "true"
+        elif value is False:
+            text = "false"
+        elif type(value) is str:
+            text = encode_basestring_ascii(value)
+        elif type(value) is datetime:
+            text = f'"{value.isoformat()}"'
+        elif type(value) is int or (type(value) is float and math.isfinite(value)):
+            text = repr(value)
+        else:  # the apology mapping, and anything a newer field brings
+            text = json.dumps(dict(value) if isinstance(value, Mapping) else value)
+        parts.append(key + text)
+    return "{" + ",".join(parts) + "}"
+
+
+async def _stage(conn: Connection) -> None:
+    # IF NOT EXISTS: one cheap statement per batch instead of tracking which pooled connection has the tables
+    await conn.execute("SET LOCAL client_min_messages = warning;" + _STAGING)
 
 
 async def _upsert_dossiers(conn: Connection, rows: Sequence[tuple[DossierRow, tuple[Contribution, ...]]]) -> None:
+    await conn.copy_records_to_table(
+        "scoring_dossier_facts_in",
+        schema_name="pg_temp",
+        columns=_DOSSIER_COLUMNS,
+        records=[
+            (
+                r.dossier_id,
+                r.unit.unitcode,
+                r.unit.provincecode,
+                r.unit.legacy_unit,
+                r.unit.legacy_district,
+                r.received_at,
+                r.resolved_at,
+                r.overdue_due_at,
+                _state_json(r),
+                [c[0] for c in m],
+                [c[1] for c in m],
+                [c[2] for c in m],
+            )
+            for r, m in rows
+        ],
+    )
     await conn.execute(
         """INSERT INTO dossier_facts (dossier_id, unitcode, provincecode, legacy_unit, legacy_district,
                                       received_at, resolved_at, overdue_due_at, state,
                                       contrib_keys, contrib_days, contrib_values)
-           SELECT d.id, d.unit, d.province, d.legacy, d.district, d.received, d.resolved, d.overdue, d.state::jsonb,
-                  ARRAY(SELECT jsonb_array_elements_text(d.c -> 0)),
-                  ARRAY(SELECT jsonb_array_elements_text(d.c -> 1))::date[],
-                  ARRAY(SELECT jsonb_array_elements_text(d.c -> 2))::float8[]
-           FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
-                       $7::timestamptz[], $8::timestamptz[], $9::text[], $10::jsonb[])
-                AS d(id, unit, province, legacy, district, received, resolved, overdue, state, c)
+           SELECT dossier_id, unitcode, provincecode, legacy_unit, legacy_district, received_at, resolved_at,
+                  overdue_due_at, state, contrib_keys, contrib_days, contrib_values
+           FROM pg_temp.scoring_dossier_facts_in ORDER BY dossier_id
            ON CONFLICT (dossier_id) DO UPDATE SET
                unitcode = EXCLUDED.unitcode, provincecode = EXCLUDED.provincecode,
                legacy_unit = EXCLUDED.legacy_unit, legacy_district = EXCLUDED.legacy_district,
@@ -219,36 +352,24 @@ async def _upsert_dossiers(conn: Connection, rows: Sequence[tuple[DossierRow, tu
                overdue_due_at = EXCLUDED.overdue_due_at, state = EXCLUDED.state,
                contrib_keys = EXCLUDED.contrib_keys, contrib_days = EXCLUDED.contrib_days,
                contrib_values = EXCLUDED.contrib_values, updated_at = now()""",
-        [r.dossier_id for r, _ in rows],
-        [r.unit.unitcode for r, _ in rows],
-        [r.unit.provincecode for r, _ in rows],
-        [r.unit.legacy_unit for r, _ in rows],
-        [r.unit.legacy_district for r, _ in rows],
-        [r.received_at for r, _ in rows],
-        [r.resolved_at for r, _ in rows],
-        [r.overdue_due_at for r, _ in rows],
-        [json.dumps(r.to_json()) for r, _ in rows],
-        # the contributions travel as one JSON array per dossier: asyncpg cannot bind arrays of arrays
-        # of different lengths, and this keeps the upsert a single statement
-        [json.dumps([[c.key for c in m], [c.day.isoformat() for c in m], [c.value for c in m]]) for _, m in rows],
     )
 
 
 async def _add_counters(conn: Connection, delta: dict[_CounterKey, float]) -> None:
-    keys = sorted(k for k, v in delta.items() if abs(v) > 1e-12)
-    if not keys:
+    if not delta:
         return
+    await conn.copy_records_to_table(
+        "scoring_counters_in",
+        schema_name="pg_temp",
+        columns=_COUNTER_COLUMNS,
+        records=[(*k, v) for k, v in delta.items()],
+    )
+    # one lock order for every transaction (the primary key's): concurrent batches cannot deadlock
     await conn.execute(
         """INSERT INTO indicator_counters (unitcode, provincecode, legacy_district, period_kind, period_start,
                                            counter, value)
-           SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::date[], $6::text[], $7::float8[])
+           SELECT unitcode, provincecode, legacy_district, period_kind, period_start, counter, value
+           FROM pg_temp.scoring_counters_in ORDER BY unitcode, period_kind, period_start, counter, legacy_district
            ON CONFLICT (unitcode, period_kind, period_start, counter, legacy_district)
-           DO UPDATE SET value = indicator_counters.value + EXCLUDED.value, provincecode = EXCLUDED.provincecode""",
-        [k[0] for k in keys],
-        [k[1] for k in keys],
-        [k[2] for k in keys],
-        [k[3] for k in keys],
-        [k[4] for k in keys],
-        [k[5] for k in keys],
-        [delta[k] for k in keys],
+           DO UPDATE SET value = indicator_counters.value + EXCLUDED.value, provincecode = EXCLUDED.provincecode"""
     )

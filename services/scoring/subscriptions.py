@@ -33,6 +33,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import cast
 
 import asyncpg
@@ -126,30 +127,46 @@ def dirty_keys(changes: Iterable[DossierChange], today: date) -> set[DirtyKey]:
     A dossier moves the periods of its contributions (old and new: a corrected date moves it), and, through
     the live open counts, every period from its receipt to its end (or ``today`` while it is open): it is
     carried over into, or open at the cut-off of, each of them.
+
+    Per batch, the days and the (receipt, end) spans are gathered per unit first and turned into periods
+    once per distinct day and span: thousands of dossiers of a batch share a few dozen of each.
     """
     days: dict[tuple[str, str], set[date]] = defaultdict(set)
-    spans: dict[tuple[str, str], list[tuple[date, date]]] = defaultdict(list)
+    spans: dict[tuple[str, str], set[tuple[date, date]]] = defaultdict(set)
     for old, old_made, new, new_made in changes:
         for row, made in ((old, old_made), (new, new_made)):
             if row is None:
                 continue
-            units = [(row.unit.provincecode, row.unit.provincecode)]
-            if len(row.unit.unitcode) == 5:
-                units.append((row.unit.unitcode, row.unit.provincecode))
-            for unit in units:
-                days[unit].update(c.day for c in made)
-                if row.received_at is not None:
-                    first = _local_day(row.received_at)
-                    last = _local_day(row.resolved_at) if row.resolved_at is not None else max(today, first)
-                    spans[unit].append((first, last))
+            # a commune marks itself and its province; any other code (province-level work) its province only
+            unit = (row.unit.unitcode if len(row.unit.unitcode) == 5 else row.unit.provincecode, row.unit.provincecode)
+            days[unit].update(c.day for c in made)
+            if row.received_at is not None:
+                first = _local_day(row.received_at)
+                last = _local_day(row.resolved_at) if row.resolved_at is not None else max(today, first)
+                spans[unit].add((first, last))
+    for code, province in [*days.keys(), *spans.keys()]:
+        if code != province:  # the province rollup moves with each of its communes
+            days[(province, province)].update(days.get((code, province), ()))
+            spans[(province, province)].update(spans.get((code, province), ()))
     out: set[DirtyKey] = set()
     for unit in days.keys() | spans.keys():
-        for kind in STORED_KINDS:
-            starts = {period_start(kind, d) for d in days.get(unit, ())}
-            for first, last in spans.get(unit, ()):
-                starts.update(periods_between(kind, first, last))
-            out.update(DirtyKey(unit[0], unit[1], kind, s) for s in starts)
+        starts: set[tuple[PeriodKind, date]] = set()
+        for day in days.get(unit, ()):
+            starts.update(_starts_of(day))
+        for first, last in spans.get(unit, ()):
+            starts.update(_starts_between(first, last))
+        out.update(DirtyKey(unit[0], unit[1], kind, start) for kind, start in starts)
     return out
+
+
+@lru_cache(maxsize=4096)
+def _starts_of(day: date) -> tuple[tuple[PeriodKind, date], ...]:
+    return tuple((kind, period_start(kind, day)) for kind in STORED_KINDS)
+
+
+@lru_cache(maxsize=4096)
+def _starts_between(first: date, last: date) -> tuple[tuple[PeriodKind, date], ...]:
+    return tuple((kind, start) for kind in STORED_KINDS for start in periods_between(kind, first, last))
 
 
 async def mark_dirty(conn: Connection, keys: Iterable[DirtyKey]) -> None:

@@ -125,3 +125,47 @@ async def test_province_and_legacy_district_rollups(pool) -> None:
     district = await counters(pool, scope_of("001"), PeriodKind.MONTH, [nov])
     assert district[("001", nov)]["r06.received"] == 3  # the three with a legacy code of district 001
     await assert_counters_equal_a_recount(pool)
+
+
+async def _apply_then_fail(conn, projection: DossierIndicatorsProjection, events: list[ConsumedEvent]) -> None:
+    async with conn.transaction():
+        await projection.apply(conn, events)
+        raise RuntimeError
+
+
+_UNIT_COUNTERS = "SELECT counter, period_kind, value FROM indicator_counters WHERE unitcode = $1 ORDER BY 1, 2"
+
+
+async def test_a_verdict_re_emitted_unchanged_writes_nothing_and_a_failed_batch_leaves_nothing(pool) -> None:
+    march = datetime(2026, 3, 10, 9, tzinfo=VN)
+    seen: list[list[str]] = []
+
+    async def hook(_conn: object, changes) -> None:  # the subscriptions' hook: which dossiers moved
+        seen.append(sorted(new.dossier_id for _, _, new, _ in changes))
+
+    projection = DossierIndicatorsProjection(on_change=hook)
+    verdict = resolved("R1", march, march + timedelta(days=1), TimelinessClass.EARLY)
+    async with pool.acquire() as conn:
+        async with conn.transaction():
+            await projection.apply(conn, [consumed(received("R1", march)), consumed(verdict)])
+        before = await conn.fetch(_UNIT_COUNTERS, "00004")
+        stamp = await conn.fetchval("SELECT updated_at FROM dossier_facts WHERE dossier_id = 'R1'")
+        async with conn.transaction():  # the same verdict again, and a new dossier in another commune
+            await projection.apply(conn, [consumed(verdict), consumed(received("R2", march), unit="00008")])
+        assert seen == [["R1"], ["R2"]]
+        assert await conn.fetchval("SELECT updated_at FROM dossier_facts WHERE dossier_id = 'R1'") == stamp
+        assert [tuple(r) for r in await conn.fetch(_UNIT_COUNTERS, "00004")] == [tuple(r) for r in before]
+        assert await conn.fetchval("SELECT count(*) FROM indicator_counters WHERE unitcode = '00008'") > 0
+
+        # a batch that fails after staging its rows: nothing of it stays, and the next batch on the same
+        # connection starts from empty staging tables
+        with pytest.raises(RuntimeError):
+            await _apply_then_fail(conn, projection, [consumed(received("R3", march))])
+        async with conn.transaction():
+            await projection.apply(conn, [consumed(received("R4", march))])
+        ids = await conn.fetch("SELECT dossier_id FROM dossier_facts ORDER BY 1")
+        assert [r["dossier_id"] for r in ids] == ["R1", "R2", "R4"]
+    await assert_counters_equal_a_recount(pool)
+    month = (await counters(pool, scope_of("00004"), PeriodKind.MONTH, [date(2026, 3, 1)]))[("00004", date(2026, 3, 1))]
+    assert month["r06.received"] == 2  # R1 and R4 (R2 is another commune's, R3 rolled back)
+    assert month["r06.resolved.early"] == 1

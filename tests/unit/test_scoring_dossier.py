@@ -3,7 +3,9 @@ re-emitted or corrected verdict replaces the old contribution instead of adding 
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+import dataclasses
+import json
+from datetime import UTC, date, datetime, timedelta, timezone
 
 from contracts.dossiers import (
     EVENTS,
@@ -19,7 +21,15 @@ from contracts.dossiers import (
     TimelinessClass,
     TimeUnit,
 )
-from services.scoring.domain.dossier import EVENT_TYPES, DossierRow, UnitStamp, contributions, fold
+from services.scoring.domain.dossier import (
+    EVENT_TYPES,
+    Contribution,
+    DossierRow,
+    UnitStamp,
+    contributions,
+    fold,
+    fold_all,
+)
 
 VN = timezone(timedelta(hours=7))
 UNIT = UnitStamp("00004", "01")
@@ -201,3 +211,60 @@ def test_legacy_codes_resolve_to_their_pre_2025_district() -> None:
     assert legacy_district_of("00004") == "001"  # a ward of quận Ba Đình (Hà Nội) before 2025
     assert legacy_district_of("001") == "001"
     assert legacy_district_of("01") is None  # a province has no district
+
+
+def test_folding_a_batch_at_once_equals_folding_event_by_event_and_keeps_the_legacy_unit() -> None:
+    legacy = UnitStamp("00004", "01", "00010", "001")
+    late = datetime(2026, 4, 3, 9, tzinfo=VN)
+    events = [
+        (legacy, received()),
+        (UNIT, resolved(TimelinessClass.LATE, late, on_time=False, fee_vnd=5000)),  # a verdict without legacy code
+        (UNIT, resolved(TimelinessClass.EARLY, datetime(2026, 4, 1, 9, tzinfo=VN))),  # re-emitted: replaces
+    ]
+    one_by_one = None
+    for stamp, data in events:
+        one_by_one = fold(one_by_one, "D-1", stamp, data)
+    at_once = fold_all(None, "D-1", events)
+    assert at_once.unit == legacy  # the dossier keeps the pre-2025 code it was received with
+    assert one_by_one is not None
+    assert at_once == dataclasses.replace(one_by_one, unit=legacy)
+    assert contributions(at_once) == contributions(one_by_one)
+    # and continuing from a stored row gives the same row as folding everything in one go
+    assert fold_all(fold_all(None, "D-1", events[:1]), "D-1", events[1:]) == at_once
+
+
+def test_contributions_are_plain_key_day_value_triples() -> None:
+    row = fold(None, "D-1", UNIT, received())
+    made = contributions(row)
+    assert all(isinstance(c, Contribution) and len(c) == 3 and c.value == 1.0 for c in made)
+    assert made[0] == Contribution("r06.received", date(2026, 3, 31))
+    # the stored form (three parallel arrays) reads back to equal contributions
+    keys_, days, values = zip(*made, strict=True)
+    assert tuple(map(Contribution, keys_, days, values)) == made
+
+
+def test_the_stored_state_text_is_the_rows_json_form() -> None:
+    from services.scoring.projections import _state_json  # noqa: PLC0415 - the writer's encoding, tested here
+
+    row = fold(
+        fold(None, "D-1", UNIT, received()),
+        "D-1",
+        UNIT,
+        resolved(
+            TimelinessClass.LATE,
+            datetime(2026, 4, 3, 9, 15, 30, 123456, tzinfo=UTC),
+            on_time=False,
+            fee_vnd=8000,
+            paid_online="dvcqg",
+        ),
+    )
+    row = dataclasses.replace(
+        row,
+        agency_code='Sở "Tư pháp" \\ Hà Nội',
+        apology={"issued": True, "single_reschedule": False},
+        processing_working_hours=12.75,
+    )
+    for value in (row, DossierRow(dossier_id="D-2", unit=UNIT)):
+        text = _state_json(value)
+        assert json.loads(text) == json.loads(json.dumps(value.to_json()))
+        assert DossierRow.from_json(UNIT, json.loads(text)) == value

@@ -17,10 +17,10 @@ facts said, since it is the dossiers service's folded view at resolution.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, NamedTuple
 
 from contracts.base import EventPayload
 from contracts.dossiers import (
@@ -39,16 +39,17 @@ from contracts.dossiers import (
     ResultDelivered,
     ResultIssued,
 )
-from services.scoring.domain.activity import local_day
 
 __all__ = [
     "EVENT_TYPES",
     "RESULT_STATUSES",
+    "STATE_FIELDS",
     "Contribution",
     "DossierRow",
     "UnitStamp",
     "contributions",
     "fold",
+    "fold_all",
 ]
 
 #: statuses with a result (Đã xử lý xong / Đã trả kết quả): report 06 classes, e-result, average time
@@ -83,9 +84,11 @@ class UnitStamp:
     legacy_district: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Contribution:
-    """One dossier's share of one counter: ``value`` added to ``key`` in the periods containing ``day``."""
+class Contribution(NamedTuple):
+    """One dossier's share of one counter: ``value`` added to ``key`` in the periods containing ``day``.
+
+    A named tuple rather than a dataclass: a batch builds tens of thousands of them (about 15 per dossier).
+    """
 
     key: str
     day: date
@@ -133,135 +136,202 @@ class DossierRow:
     def to_json(self) -> dict[str, Any]:
         """JSON-able form for the read model's ``state`` column (instants as ISO 8601)."""
         out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name == "unit":
-                continue
-            if isinstance(value, datetime):
-                value = value.isoformat()
-            elif isinstance(value, Mapping):
-                value = dict(value)
-            out[f.name] = value
+        for name in STATE_FIELDS:
+            value = getattr(self, name)
+            if value is not None:
+                if name in _INSTANTS:
+                    value = value.isoformat()
+                elif name == "apology":
+                    value = dict(value)
+            out[name] = value
         return out
 
     @classmethod
     def from_json(cls, unit: UnitStamp, data: Mapping[str, Any]) -> DossierRow:
         """The row stored by :meth:`to_json` (unknown keys from a newer version are ignored)."""
-        known = {f.name: f for f in dataclasses.fields(cls)}
         values: dict[str, Any] = {}
         for name, value in data.items():
-            if name not in known or name == "unit":
+            if name not in _STATE_SET:
                 continue
-            if isinstance(value, str) and name.endswith("_at"):
+            if name in _INSTANTS and isinstance(value, str):
                 values[name] = datetime.fromisoformat(value)
             else:
                 values[name] = value
         return cls(unit=unit, **values)
 
 
+#: the row's fields in declaration order (``unit`` is stored in columns of its own, not in the state)
+_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(DossierRow))
+#: the fields kept in the read model's JSON ``state`` column
+STATE_FIELDS: tuple[str, ...] = tuple(name for name in _FIELDS if name != "unit")
+_STATE_SET = frozenset(STATE_FIELDS)
+_INSTANTS = frozenset(name for name in STATE_FIELDS if name.endswith("_at"))
+
+
 _OPEN = "open"
 
 
-def fold(  # noqa: PLR0912 - one branch per event type reads as the list of facts folded
-    row: DossierRow | None, dossier_id: str, unit: UnitStamp, data: EventPayload
-) -> DossierRow:
+def fold(row: DossierRow | None, dossier_id: str, unit: UnitStamp, data: EventPayload) -> DossierRow:
     """The row after one more event of the dossier (pure; the unit of the latest event wins)."""
-    current = row or DossierRow(dossier_id=dossier_id, unit=unit)
-    changes: dict[str, Any] = {"unit": unit}
-    if isinstance(data, DossierSubmitted):
-        changes.update(
-            agency_code=data.agency_code,
-            ma_tthc=data.ma_tthc,
-            channel=data.channel.value,
-            submitted_via_dvcqg=data.submitted_via_dvcqg,
-            vneid_authenticated=data.vneid_authenticated,
-            status=current.status or DossierStatus.SUBMITTED.value,
-        )
-    elif isinstance(data, DossierReceived):
-        changes.update(
-            agency_code=data.agency_code,
-            ma_tthc=data.ma_tthc,
-            channel=data.channel.value,
-            received_at=data.received_at,
-            due_at=data.due_at,
-            components=len(data.components),
-            components_digitized=sum(c.digitized for c in data.components),
-            components_reused_data=sum(c.reused_digital_data for c in data.components),
-            components_from_store=sum(c.reused_from_store for c in data.components),
-            status=current.status if current.resolved_at else DossierStatus.RECEIVED.value,
-        )
-    elif isinstance(data, DossierRefused):
-        changes.update(
-            agency_code=data.agency_code, refused_at=data.refused_at, status=DossierStatus.NOT_RECEIVED.value
-        )
-    elif isinstance(data, FinancialObligationRequested):
-        changes.update(fee_vnd=max(current.fee_vnd or 0, data.amount_vnd))
-    elif isinstance(data, FeePaid):
-        changes.update(
-            fee_vnd=max(current.fee_vnd or 0, data.amount_vnd),
-            paid_online=data.paid_online.value if data.paid_online else current.paid_online,
-        )
-    elif isinstance(data, ResultIssued):
-        changes.update(
-            electronic_result=any(d.electronic for d in data.result_docs),
-            result_to_store=any(d.synced_to_citizen_store for d in data.result_docs),
-            status=DossierStatus.PROCESSED.value,
-        )
-    elif isinstance(data, ResultDelivered):
-        changes.update(status=DossierStatus.RESULT_DELIVERED.value)
-    elif isinstance(data, ProcessingStopped):
-        changes.update(status=DossierStatus.STOPPED.value)
-    elif isinstance(data, DossierWithdrawn):
-        changes.update(status=DossierStatus.WITHDRAWN.value)
-    elif isinstance(data, DossierSyncedToDVCQG):
-        changes.update(synced_to_dvcqg=True)
-    elif isinstance(data, DossierResolved):
-        changes.update(_resolved(current, data))
-    elif isinstance(data, DossierBecameOverdue):
-        changes.update(overdue_due_at=data.due_at)
-    elif isinstance(data, ApologyAssessed):
-        changes.update(
-            apology={
-                "issued": data.issued,
-                "before_original_due": data.before_original_due,
-                "at_least_one_working_day_before": data.at_least_one_working_day_before,
-                "single_reschedule": data.single_reschedule,
-                "result_by_rescheduled_due": data.result_by_rescheduled_due,
-            },
-            apology_due_at=data.original_due_at,
-        )
-    return dataclasses.replace(current, **changes)
+    values = _values(row, dossier_id)
+    values["unit"] = unit
+    _evolve(values, data)
+    return DossierRow(**values)
 
 
-def _resolved(current: DossierRow, data: DossierResolved) -> dict[str, Any]:
-    changes: dict[str, Any] = {
-        "agency_code": data.agency_code,
-        "ma_tthc": data.ma_tthc,
-        "channel": data.channel.value,
-        "received_at": data.received_at,
-        "due_at": data.due_at,
-        "resolved_at": data.resolved_at,
-        "final_status": data.final_status.value,
-        "report06_class": data.report06_class.value if data.report06_class else None,
-        "on_time_766": data.on_time_766,
-        "supplement_requests": data.supplement_requests,
-        "processing_working_hours": data.processing_working_hours,
-        "verdict_ruleset": data.ruleset_version,
+def fold_all(row: DossierRow | None, dossier_id: str, events: Iterable[tuple[UnitStamp, EventPayload]]) -> DossierRow:
+    """:func:`fold` over a dossier's events in order, building the row once (the projection's hot path).
+
+    Derived events (verdicts) may omit the pre-2025 unit code: the dossier keeps the one it was received with.
+    """
+    values = _values(row, dossier_id)
+    for stamp, data in events:
+        current: UnitStamp | None = values.get("unit")
+        if current is not None and stamp.legacy_unit is None and current.legacy_unit is not None:
+            values["unit"] = UnitStamp(stamp.unitcode, stamp.provincecode, current.legacy_unit, current.legacy_district)
+        else:
+            values["unit"] = stamp
+        _evolve(values, data)
+    return DossierRow(**values)
+
+
+def _values(row: DossierRow | None, dossier_id: str) -> dict[str, Any]:
+    """The fields of ``row`` as a dict the folds update in place (one row built per dossier and batch)."""
+    if row is None:
+        return {"dossier_id": dossier_id}
+    return {name: getattr(row, name) for name in _FIELDS}
+
+
+def _evolve(v: dict[str, Any], data: EventPayload) -> None:
+    # dispatch on the exact type (pydantic models' isinstance goes through ABCMeta: slow on the hot path)
+    handler = _HANDLERS.get(type(data))
+    if handler is None:
+        handler = next((h for cls, h in _HANDLERS.items() if isinstance(data, cls)), None)
+    if handler is not None:
+        handler(v, data)
+
+
+def _submitted(v: dict[str, Any], data: Any) -> None:
+    v.update(
+        agency_code=data.agency_code,
+        ma_tthc=data.ma_tthc,
+        channel=data.channel.value,
+        submitted_via_dvcqg=data.submitted_via_dvcqg,
+        vneid_authenticated=data.vneid_authenticated,
+        status=v.get("status") or DossierStatus.SUBMITTED.value,
+    )
+
+
+def _received(v: dict[str, Any], data: Any) -> None:
+    components = data.components
+    v.update(
+        agency_code=data.agency_code,
+        ma_tthc=data.ma_tthc,
+        channel=data.channel.value,
+        received_at=data.received_at,
+        due_at=data.due_at,
+        components=len(components),
+        components_digitized=sum(c.digitized for c in components),
+        components_reused_data=sum(c.reused_digital_data for c in components),
+        components_from_store=sum(c.reused_from_store for c in components),
+        status=v.get("status") if v.get("resolved_at") else DossierStatus.RECEIVED.value,
+    )
+
+
+def _refused(v: dict[str, Any], data: Any) -> None:
+    v.update(agency_code=data.agency_code, refused_at=data.refused_at, status=DossierStatus.NOT_RECEIVED.value)
+
+
+def _fee_requested(v: dict[str, Any], data: Any) -> None:
+    v["fee_vnd"] = max(v.get("fee_vnd") or 0, data.amount_vnd)
+
+
+def _fee_paid(v: dict[str, Any], data: Any) -> None:
+    v["fee_vnd"] = max(v.get("fee_vnd") or 0, data.amount_vnd)
+    if data.paid_online:
+        v["paid_online"] = data.paid_online.value
+
+
+def _result_issued(v: dict[str, Any], data: Any) -> None:
+    v.update(
+        electronic_result=any(d.electronic for d in data.result_docs),
+        result_to_store=any(d.synced_to_citizen_store for d in data.result_docs),
+        status=DossierStatus.PROCESSED.value,
+    )
+
+
+def _status(status: DossierStatus) -> Any:
+    def handler(v: dict[str, Any], _data: Any) -> None:
+        v["status"] = status.value
+
+    return handler
+
+
+def _synced(v: dict[str, Any], _data: Any) -> None:
+    v["synced_to_dvcqg"] = True
+
+
+def _overdue(v: dict[str, Any], data: Any) -> None:
+    v["overdue_due_at"] = data.due_at
+
+
+def _apology(v: dict[str, Any], data: Any) -> None:
+    v["apology"] = {
+        "issued": data.issued,
+        "before_original_due": data.before_original_due,
+        "at_least_one_working_day_before": data.at_least_one_working_day_before,
+        "single_reschedule": data.single_reschedule,
+        "result_by_rescheduled_due": data.result_by_rescheduled_due,
     }
+    v["apology_due_at"] = data.original_due_at
+
+
+def _resolved(v: dict[str, Any], data: Any) -> None:
+    status = v.get("status")
+    v.update(
+        agency_code=data.agency_code,
+        ma_tthc=data.ma_tthc,
+        channel=data.channel.value,
+        received_at=data.received_at,
+        due_at=data.due_at,
+        resolved_at=data.resolved_at,
+        final_status=data.final_status.value,
+        report06_class=data.report06_class.value if data.report06_class else None,
+        on_time_766=data.on_time_766,
+        supplement_requests=data.supplement_requests,
+        processing_working_hours=data.processing_working_hours,
+        verdict_ruleset=data.ruleset_version,
+    )
     # the verdict's service facts are optional (verdicts older than the fields carry none): keep the raw view
     for name in ("submitted_via_dvcqg", "vneid_authenticated", "fee_vnd", "electronic_result"):
         value = getattr(data, name)
         if value is not None:
-            changes[name] = value
+            v[name] = value
     if data.paid_online is not None:
-        changes["paid_online"] = data.paid_online.value
+        v["paid_online"] = data.paid_online.value
     if data.components is not None:
-        changes["components"] = data.components
+        v["components"] = data.components
     if data.components_digitized is not None:
-        changes["components_digitized"] = data.components_digitized
-    if current.status is None or current.status in (DossierStatus.RECEIVED.value, DossierStatus.SUBMITTED.value):
-        changes["status"] = data.final_status.value
-    return changes
+        v["components_digitized"] = data.components_digitized
+    if status is None or status in (DossierStatus.RECEIVED.value, DossierStatus.SUBMITTED.value):
+        v["status"] = data.final_status.value
+
+
+_HANDLERS: dict[type[EventPayload], Callable[[dict[str, Any], Any], None]] = {
+    DossierSubmitted: _submitted,
+    DossierReceived: _received,
+    DossierRefused: _refused,
+    FinancialObligationRequested: _fee_requested,
+    FeePaid: _fee_paid,
+    ResultIssued: _result_issued,
+    ResultDelivered: _status(DossierStatus.RESULT_DELIVERED),
+    ProcessingStopped: _status(DossierStatus.STOPPED),
+    DossierWithdrawn: _status(DossierStatus.WITHDRAWN),
+    DossierSyncedToDVCQG: _synced,
+    DossierResolved: _resolved,
+    DossierBecameOverdue: _overdue,
+    ApologyAssessed: _apology,
+}
 
 
 def _has_result(row: DossierRow) -> bool:
@@ -279,28 +349,37 @@ def contributions(row: DossierRow) -> tuple[Contribution, ...]:
     out: list[Contribution] = []
     add = out.append
     if row.received_at is not None:
-        day = local_day(row.received_at)
-        for c in _received_side(row):
-            add(Contribution(c, day))
+        day = _local_day(row.received_at)
+        out.extend([_new(Contribution, (c, day, 1.0)) for c in _received_side(row)])
         if row.final_status in RESULT_STATUSES and row.processing_working_hours is not None:
             # F766 2.2: dossiers whose processing started in the period, finished or not in it
             add(Contribution("r06.processing.count", day))
             add(Contribution("r06.processing.hours", day, row.processing_working_hours))
     elif row.refused_at is not None:
-        add(Contribution("r06.refused", local_day(row.refused_at)))
+        add(Contribution("r06.refused", _local_day(row.refused_at)))
     if row.resolved_at is not None and row.received_at is not None:
-        end = local_day(row.resolved_at)
-        for c in _outcome_side(row):
-            add(Contribution(c, end))
+        end = _local_day(row.resolved_at)
+        out.extend([_new(Contribution, (c, end, 1.0)) for c in _outcome_side(row)])
     if row.apology is not None:
         anchor = row.resolved_at or row.apology_due_at
         if anchor is not None:
-            day = local_day(anchor)
+            day = _local_day(anchor)
             add(Contribution("apology.late", day))
             for name, met in sorted(row.apology.items()):
                 if met:
                     add(Contribution(f"apology.{name}", day))
     return tuple(out)
+
+
+#: builds a Contribution without the named tuple's Python-level ``__new__`` (tens of thousands per batch)
+_new = tuple.__new__
+#: Asia/Ho_Chi_Minh has been UTC+7 without daylight saving since 1975: the fixed offset gives the same
+#: days as :func:`~services.scoring.domain.activity.local_day` for every date a dossier can carry, cheaper
+_VN = timezone(timedelta(hours=7))
+
+
+def _local_day(instant: datetime) -> date:
+    return instant.astimezone(_VN).date()
 
 
 def _received_side(row: DossierRow) -> Iterable[str]:
