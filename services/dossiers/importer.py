@@ -20,6 +20,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -160,10 +161,17 @@ async def run_import(
             on_progress(summary.records_done, summary.total)
         rejects = rejects_path or path.with_name(path.name + ".rejects.jsonl")
         calendar = WorkingCalendar.load()
-        with rejects.open("a", encoding="utf-8") as rejects_file:
-            for batch in _batches(
-                path, skip=summary.records_done, size=batch_size, source=source, unit=unit, calendar=calendar
-            ):
+        batches = _batches(
+            path, skip=summary.records_done, size=batch_size, source=source, unit=unit, calendar=calendar
+        )
+        with rejects.open("a", encoding="utf-8") as rejects_file, ThreadPoolExecutor(1, "dvcqg-reader") as reader:
+            # the next batch is read and mapped in a thread while this one is judged and stored: the mapping
+            # runs while the event loop waits for PostgreSQL (pure work on the file; the order, the
+            # transactions and the progress stay exactly those of a sequential loop)
+            loop = asyncio.get_running_loop()
+            upcoming = loop.run_in_executor(reader, next, batches, None)
+            while (batch := await upcoming) is not None:
+                upcoming = loop.run_in_executor(reader, next, batches, None)
                 await _import_batch(pool, the_intake, digest, batch, summary, rejects_file)
                 if on_progress:
                     on_progress(summary.records_done, summary.total)

@@ -309,38 +309,49 @@ class Intake:
             )
         else:
             versions = {}
-        rows = []
+        # one column per array: a single upsert statement for the whole batch (executemany ran one
+        # statement per dossier, each planned and executed by PostgreSQL on the same cores as the intake)
+        ids: list[str] = []
+        stream_versions: list[int] = []
+        unit_codes: list[str] = []
+        province_codes: list[str] = []
+        legacy_codes: list[str | None] = []
+        states: list[str] = []
+        watches: list[datetime | None] = []
         for stream_id, st in sorted(streams.items()):
             if not st.appended and not touch_all:
                 continue
             assert st.unit is not None
             judge = self._judge_of(st.unit.province_code, st.state.agency_code)
-            watch = None if st.feedback else overdue_watch(st.state, judge, now)
-            rows.append(
-                (
-                    now,
-                    stream_id,
-                    versions.get(stream_id, st.version),
-                    st.unit.unit_code,
-                    st.unit.province_code,
-                    st.unit.legacy_code,
-                    orjson.dumps(st.state.to_json() if not st.feedback else {}).decode(),
-                    watch,
-                )
-            )
+            ids.append(stream_id)
+            stream_versions.append(versions.get(stream_id, st.version))
+            unit_codes.append(st.unit.unit_code)
+            province_codes.append(st.unit.province_code)
+            legacy_codes.append(st.unit.legacy_code)
+            states.append(orjson.dumps(st.state.to_json() if not st.feedback else {}).decode())
+            watches.append(None if st.feedback else overdue_watch(st.state, judge, now))
             st.version = versions.get(stream_id, st.version)
             st.appended = []
-        if rows:
-            await conn.executemany(
+        if ids:
+            await conn.execute(
                 """
                 INSERT INTO dossier_state AS d
                     (updated_at, stream_id, version, unit_code, province_code, legacy_unit_code, state,
                      overdue_watch_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)
+                SELECT $1, s, v, u, p, l, j::jsonb, w
+                FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[],
+                            $8::timestamptz[]) AS x(s, v, u, p, l, j, w)
                 ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, state = EXCLUDED.state,
                     overdue_watch_at = EXCLUDED.overdue_watch_at, updated_at = EXCLUDED.updated_at
                 """,
-                rows,
+                now,
+                ids,
+                stream_versions,
+                unit_codes,
+                province_codes,
+                legacy_codes,
+                states,
+                watches,
             )
 
     def _envelopes(
