@@ -1,6 +1,6 @@
 """Benchmarks of the dossiers service on a real Kafka broker and PostgreSQL (no assertion on time).
 
-    python -m bench.dossiers [--records N] [--facts N]
+    python -m bench.dossiers [--records N] [--inbound-records N] [--import-workers N] [--inbox-processes N]
 
 - import: ``chiso dossiers import`` (run_import) of N synthetic DVCQG records (bench/dvcqg_gen.py) into a
   fresh schema, vs. the baseline of only reading and mapping the same file in the same process (what any
@@ -56,7 +56,7 @@ def _settings(schema: str) -> DossiersSettings:
     return DossiersSettings(pseudonym_secret=SECRET, db_schema=schema)
 
 
-async def bench_import(url: str, n: int) -> dict:
+async def bench_import(url: str, n: int, workers: int = 1) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = write_jsonl(Path(tmp) / "export.jsonl", n)
         calendar = WorkingCalendar.load()
@@ -66,17 +66,20 @@ async def bench_import(url: str, n: int) -> dict:
             assert not isinstance(record, Exception)
             facts += len(map_sync_body(record, source="b", default_unit=None, due_at_of=calendar.due_at))
         baseline_s = time.perf_counter() - started
-        summary = await run_import(path, settings=_settings(f"bench_import_{uuid.uuid4().hex[:6]}"), database_url=url)
+        summary = await run_import(
+            path, settings=_settings(f"bench_import_{uuid.uuid4().hex[:6]}"), database_url=url, workers=workers
+        )
     assert summary.accepted == n, f"imported {summary.accepted} of {n} ({dict(summary.reasons)})"
     return {
         "records": n,
+        "workers": workers,
         "facts": facts,
         "events_stored": summary.events,
         "import_records_per_s": n / summary.seconds,
         "import_events_per_s": summary.events / summary.seconds,
         "baseline_read_and_map_records_per_s": n / baseline_s,
         "ratio": baseline_s / summary.seconds,
-        "note": "import seconds include loading the unit registry and the calendar (about 1 s)",
+        "note": "import seconds include loading the unit registry and the calendar (about 1 s, per process)",
     }
 
 
@@ -258,6 +261,9 @@ async def main(args: argparse.Namespace) -> dict:
         if args.only in (None, "import"):
             result["import"] = await bench_import(url, args.records)
             console.print(f"import: {result['import']}")
+            if args.import_workers > 1:
+                result["import_split"] = await bench_import(url, args.records, workers=args.import_workers)
+                console.print(f"import, {args.import_workers} processes: {result['import_split']}")
         if args.only in (None, "inbound"):
             result["inbound"] = await bench_inbound(url, bootstrap, args.inbound_records)
             console.print(f"inbound: {result['inbound']}")
@@ -284,6 +290,9 @@ if __name__ == "__main__":
     parser.add_argument("--inbound-records", type=int, default=10_000, help="dossiers whose facts go inbound")
     parser.add_argument("--only", choices=["import", "inbound"], help="run one benchmark only")
     parser.add_argument("--inbox-processes", type=int, default=2, help="also run the inbound bench with N inboxes")
+    parser.add_argument(
+        "--import-workers", type=int, default=2, help="also run the import with N processes (chiso ... --workers N)"
+    )
     arguments = parser.parse_args()
     # the services run under uvicorn, which uses uvloop when it is installed (a dependency): so does this
     try:
