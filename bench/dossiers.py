@@ -1,6 +1,6 @@
 """Benchmarks of the dossiers service on a real Kafka broker and PostgreSQL (no assertion on time).
 
-    python -m bench.dossiers [--records N] [--facts N]
+    python -m bench.dossiers [--records N] [--inbound-records N] [--import-workers N] [--inbox-processes N]
 
 - import: ``chiso dossiers import`` (run_import) of N synthetic DVCQG records (bench/dvcqg_gen.py) into a
   fresh schema, vs. the baseline of only reading and mapping the same file in the same process (what any
@@ -56,7 +56,7 @@ def _settings(schema: str) -> DossiersSettings:
     return DossiersSettings(pseudonym_secret=SECRET, db_schema=schema)
 
 
-async def bench_import(url: str, n: int) -> dict:
+async def bench_import(url: str, n: int, workers: int = 1) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = write_jsonl(Path(tmp) / "export.jsonl", n)
         calendar = WorkingCalendar.load()
@@ -66,18 +66,67 @@ async def bench_import(url: str, n: int) -> dict:
             assert not isinstance(record, Exception)
             facts += len(map_sync_body(record, source="b", default_unit=None, due_at_of=calendar.due_at))
         baseline_s = time.perf_counter() - started
-        summary = await run_import(path, settings=_settings(f"bench_import_{uuid.uuid4().hex[:6]}"), database_url=url)
+        summary = await run_import(
+            path, settings=_settings(f"bench_import_{uuid.uuid4().hex[:6]}"), database_url=url, workers=workers
+        )
     assert summary.accepted == n, f"imported {summary.accepted} of {n} ({dict(summary.reasons)})"
     return {
         "records": n,
+        "workers": workers,
         "facts": facts,
         "events_stored": summary.events,
         "import_records_per_s": n / summary.seconds,
         "import_events_per_s": summary.events / summary.seconds,
         "baseline_read_and_map_records_per_s": n / baseline_s,
         "ratio": baseline_s / summary.seconds,
-        "note": "import seconds include loading the unit registry and the calendar (about 1 s)",
+        "note": "import seconds include loading the unit registry and the calendar (about 1 s, per process)",
     }
+
+
+def bench_stages(n: int, repeat: int = 3) -> dict:
+    """CPU seconds (process time, best of ``repeat``) per record of the intake's pure stages, no I/O: the
+    figure that stays comparable on a machine shared with other work, where wall-clock rates move ±40 %."""
+    from services.dossiers.domain import overdue_watch  # noqa: PLC0415 - only this mode needs them
+    from services.dossiers.intake import _Stream  # noqa: PLC0415
+
+    best: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_jsonl(Path(tmp) / "export.jsonl", n)
+        calendar = WorkingCalendar.load()
+        the_intake = build_intake(_settings("unused"), store=None)  # type: ignore[arg-type] - no storage here
+        now = datetime.now(UTC)
+        for _ in range(repeat):
+            times: dict[str, float] = {}
+            t = time.process_time()
+            groups = [
+                map_sync_body(r, source="b", default_unit=None, due_at_of=calendar.due_at)  # type: ignore[arg-type]
+                for _, r in iter_records(path)
+            ]
+            times["map (DVCQG record -> validated facts)"] = time.process_time() - t
+            t = time.process_time()
+            prepared = [the_intake._prepare(g) for g in groups]
+            times["prepare (units, pseudonym, ids)"] = time.process_time() - t
+            streams: dict[str, _Stream] = {}
+            seen: set = set()  # type: ignore[type-arg]
+            t = time.process_time()
+            outcomes = [the_intake._judge_group(p, streams, seen, now) for p in prepared]  # type: ignore[arg-type]
+            times["judge (decide + verdicts + envelopes)"] = time.process_time() - t
+            assert all(o.status == "accepted" for o in outcomes)
+            events = [e for o in outcomes for e in o.events]
+            t = time.process_time()
+            postgres._columns(events)
+            times["event rows"] = time.process_time() - t
+            t = time.process_time()
+            for st in streams.values():
+                assert st.unit is not None
+                st.state.to_json()
+                overdue_watch(st.state, the_intake._judge_of(st.unit.province_code, st.state.agency_code), now)
+            times["snapshots"] = time.process_time() - t
+            for name, seconds in times.items():
+                best[name] = min(best.get(name, seconds), seconds)
+    result: dict = {name: round(seconds / n * 1e6, 1) for name, seconds in best.items()}
+    result["total_us_per_record"] = round(sum(best.values()) / n * 1e6, 1)
+    return {"records": n, "cpu_us_per_record": result}
 
 
 async def _produce_inbound(bootstrap: str, n_records: int) -> tuple[str, int]:
@@ -255,9 +304,16 @@ async def main(args: argparse.Namespace) -> dict:
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
         }
+        if args.only == "stages":
+            result["stages"] = bench_stages(args.records)
+            console.print(f"stages: {result['stages']}")
+            return result
         if args.only in (None, "import"):
             result["import"] = await bench_import(url, args.records)
             console.print(f"import: {result['import']}")
+            if args.import_workers > 1:
+                result["import_split"] = await bench_import(url, args.records, workers=args.import_workers)
+                console.print(f"import, {args.import_workers} processes: {result['import_split']}")
         if args.only in (None, "inbound"):
             result["inbound"] = await bench_inbound(url, bootstrap, args.inbound_records)
             console.print(f"inbound: {result['inbound']}")
@@ -282,8 +338,13 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=20_000, help="DVCQG records for the import benchmark")
     parser.add_argument("--inbound-records", type=int, default=10_000, help="dossiers whose facts go inbound")
-    parser.add_argument("--only", choices=["import", "inbound"], help="run one benchmark only")
+    parser.add_argument(
+        "--only", choices=["import", "inbound", "stages"], help="run one benchmark only (stages: CPU, no I/O)"
+    )
     parser.add_argument("--inbox-processes", type=int, default=2, help="also run the inbound bench with N inboxes")
+    parser.add_argument(
+        "--import-workers", type=int, default=2, help="also run the import with N processes (chiso ... --workers N)"
+    )
     arguments = parser.parse_args()
     # the services run under uvicorn, which uses uvloop when it is installed (a dependency): so does this
     try:

@@ -119,6 +119,15 @@ def import_file(  # noqa: PLR0917 - typer passes the options
         Path | None, typer.Option("--rejects", help="Where rejected records go (default: FILE.rejects.jsonl)")
     ] = None,
     restart: Annotated[bool, typer.Option("--restart", help="Forget this file's progress and start over")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            max=16,
+            help="Import processes, the records split by dossier (a resumed import needs the same number)",
+        ),
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
 ) -> None:
     """Import a DVCQG export through the dossiers domain (resumable; prints accepted/rejected with reasons).
@@ -150,19 +159,24 @@ def import_file(  # noqa: PLR0917 - typer passes the options
         def on_progress(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        summary = asyncio.run(
-            run_import(
-                file,
-                settings=settings,
-                database_url=DatabaseSettings().url,
-                unit=unit,
-                source=source,
-                batch_size=batch,
-                rejects_path=rejects,
-                restart=restart,
-                on_progress=on_progress,
+        try:
+            summary = asyncio.run(
+                run_import(
+                    file,
+                    settings=settings,
+                    database_url=DatabaseSettings().url,
+                    unit=unit,
+                    source=source,
+                    batch_size=batch,
+                    rejects_path=rejects,
+                    restart=restart,
+                    on_progress=on_progress,
+                    workers=workers,
+                )
             )
-        )
+        except ValueError as exc:  # a refused resume, an unreadable export: said, not a traceback
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
     if as_json:
         typer.echo(
             json.dumps(

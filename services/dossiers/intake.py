@@ -13,12 +13,13 @@ record with one impossible fact is rejected whole rather than stored half.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, NamedTuple
+
+import orjson
 
 from contracts.base import EventPayload
 from contracts.dossiers import DossierReceived, DossierSubmitted, FeedbackReceived, FeedbackStateChanged
@@ -38,7 +39,7 @@ from services.dossiers.domain import (
     local_day,
     overdue_watch,
 )
-from services.dossiers.ids import CANONICAL_NAMESPACE, canonical_event_id, stream_of
+from services.dossiers.ids import CANONICAL_NAMESPACE, canonical_event_id, stream_of, uuid5
 from services.dossiers.inbound import InboundFact
 from services.dossiers.privacy import Pseudonymizer
 
@@ -146,12 +147,13 @@ class Intake:
         prepared: list[list[tuple[InboundFact, uuid.UUID, str, EventPayload, ResolvedUnit]] | str] = []
         for group in groups:
             prepared.append(self._prepare(group))
-        ids = [str(cid) for items in prepared if not isinstance(items, str) for _, cid, _, _, _ in items]
+        ids = [cid for items in prepared if not isinstance(items, str) for _, cid, _, _, _ in items]
         stored = await self._store.existing_event_ids(conn, ids) if ids else set()
         stream_ids = sorted({s for items in prepared if not isinstance(items, str) for _, _, s, _, _ in items})
         streams = await self._load(conn, stream_ids)
         outcomes: list[Outcome] = []
-        seen: set[str] = set(stored)
+        # ids as UUID values: a batch checks and adds several per fact, and text forms cost a conversion each
+        seen: set[uuid.UUID] = {uuid.UUID(i) for i in stored}
         for items in prepared:
             if isinstance(items, str):
                 outcomes.append(Outcome("rejected", items))
@@ -164,24 +166,32 @@ class Intake:
         self, group: Sequence[InboundFact]
     ) -> list[tuple[InboundFact, uuid.UUID, str, EventPayload, ResolvedUnit]] | str:
         items = []
+        several = len(group) > 1
         for index, fact in enumerate(group, start=1):
-            where = f"fact {index} ({fact.payload.event_type})" if len(group) > 1 else fact.payload.event_type
             payload = fact.payload
+            refusal = None
+            stream_id = ""
             if isinstance(payload, DERIVED):
-                return f"{where}: derived by chiso (a verdict), it cannot be sent by a partner"
-            if payload.producer != "dossiers":
-                return f"{where}: not a dossier fact (owned by the {payload.producer} service)"
-            try:
-                stream_id = stream_of(payload)
-            except TypeError as exc:
-                return f"{where}: {exc}"
-            at = fact_time(payload) or fact.time
-            unit = self._units.resolve(fact.unit_code, local_day(at))
-            if isinstance(unit, str):
-                return f"{where}: unitcode: {unit}"
-            if isinstance(payload, DossierSubmitted | DossierReceived):
+                refusal = "derived by chiso (a verdict), it cannot be sent by a partner"
+            elif payload.producer != "dossiers":
+                refusal = f"not a dossier fact (owned by the {payload.producer} service)"
+            else:
+                try:
+                    stream_id = stream_of(payload)
+                except TypeError as exc:
+                    refusal = str(exc)
+            if refusal is None:
+                at = fact_time(payload) or fact.time
+                unit = self._units.resolve(fact.unit_code, local_day(at))
+                if isinstance(unit, str):
+                    refusal = f"unitcode: {unit}"
+            if refusal is not None:
+                where = f"fact {index} ({payload.event_type})" if several else payload.event_type
+                return f"{where}: {refusal}"
+            assert not isinstance(unit, str)
+            if type(payload) in _REKEYED:
                 # re-keyed with this service's secret: a partner's plain hash never leaves the service
-                payload = payload.model_copy(update={"applicant_ref": self._pseudonymizer.rekey(payload.applicant_ref)})
+                payload = payload.model_copy(update={"applicant_ref": self._pseudonymizer.rekey(payload.applicant_ref)})  # type: ignore[attr-defined]
             cid = canonical_event_id(fact.source, fact.event_id)
             items.append((fact, cid, stream_id, payload, unit))
         return items
@@ -190,40 +200,40 @@ class Intake:
         self,
         items: Sequence[tuple[InboundFact, uuid.UUID, str, EventPayload, ResolvedUnit]],
         streams: dict[str, _Stream],
-        seen: set[str],
+        seen: set[uuid.UUID],
         now: datetime,
     ) -> Outcome:
         scratch: dict[str, _Stream] = {}
         produced: list[CanonicalEvent] = []
         fresh = 0
+        several = len(items) > 1
         for index, (fact, cid, stream_id, payload, unit) in enumerate(items, start=1):
-            if str(cid) in seen:
+            if cid in seen:
                 continue  # already stored (a re-sent fact, a re-imported record): a no-op
             fresh += 1
-            current = scratch.get(stream_id) or streams.get(stream_id) or _Stream(0, DossierState(), unit)
-            where = f"fact {index} ({payload.event_type}): " if len(items) > 1 else ""
+            current = scratch.get(stream_id) or streams.get(stream_id) or _Stream(0, _EMPTY, unit)
             if current.unit is not None and current.unit.unit_code != unit.unit_code:
                 reason = f"unitcode {unit.unit_code!r} differs from the dossier's unit {current.unit.unit_code!r}"
-                return Outcome("rejected", where + reason)
-            feedback = isinstance(payload, FeedbackReceived | FeedbackStateChanged)
+                return Outcome("rejected", _where(several, index, payload) + reason)
+            feedback = type(payload) in _FEEDBACK
             if feedback:
                 events = decide_feedback(current.version + len(current.appended), payload)
                 if isinstance(events, str):
-                    return Outcome("rejected", where + events)
+                    return Outcome("rejected", _where(several, index, payload) + events)
                 state = current.state
             else:
                 agency = current.state.agency_code or getattr(payload, "agency_code", None)
                 judge = self._judge_of(unit.province_code, agency)
                 decided = decide_and_evolve(current.state, payload, now, judge)
                 if isinstance(decided, str):
-                    return Outcome("rejected", where + decided)
+                    return Outcome("rejected", _where(several, index, payload) + decided)
                 events, state = decided
             envelopes = self._envelopes(events, cid, stream_id, unit, fact)
             scratch[stream_id] = _Stream(
                 current.version, state, unit, [*current.appended, *envelopes], feedback or current.feedback
             )
             produced.extend(envelopes)
-            seen.update(str(e.id) for e in envelopes)
+            seen.update(e.id for e in envelopes)
         if fresh == 0:
             return Outcome("duplicate")
         streams.update(scratch)
@@ -259,7 +269,7 @@ class Intake:
                 continue
             decision, stream.state = decided
             key = f"{stream_id}|{decision[0].event_type}|{now.isoformat()}"
-            envelopes = self._envelopes(decision, uuid.uuid5(CANONICAL_NAMESPACE, key), stream_id, stream.unit, None)
+            envelopes = self._envelopes(decision, uuid5(CANONICAL_NAMESPACE, key), stream_id, stream.unit, None)
             stream.appended.extend(envelopes)
             emitted += sum(e.type.endswith("became_overdue") for e in envelopes)
         await self._save(conn, streams, now, touch_all=True)
@@ -285,7 +295,7 @@ class Intake:
                 legacy_province_code=None,
             )
             feedback = r["stream_id"].startswith("feedback:")
-            state = DossierState() if feedback else DossierState.from_json(json.loads(r["state"]))
+            state = DossierState() if feedback else DossierState.from_json(orjson.loads(r["state"]))
             loaded[r["stream_id"]] = _Stream(r["version"], state, unit, feedback=feedback)
         return loaded
 
@@ -299,38 +309,49 @@ class Intake:
             )
         else:
             versions = {}
-        rows = []
+        # one column per array: a single upsert statement for the whole batch (executemany ran one
+        # statement per dossier, each planned and executed by PostgreSQL on the same cores as the intake)
+        ids: list[str] = []
+        stream_versions: list[int] = []
+        unit_codes: list[str] = []
+        province_codes: list[str] = []
+        legacy_codes: list[str | None] = []
+        states: list[str] = []
+        watches: list[datetime | None] = []
         for stream_id, st in sorted(streams.items()):
             if not st.appended and not touch_all:
                 continue
             assert st.unit is not None
             judge = self._judge_of(st.unit.province_code, st.state.agency_code)
-            watch = None if st.feedback else overdue_watch(st.state, judge, now)
-            rows.append(
-                (
-                    now,
-                    stream_id,
-                    versions.get(stream_id, st.version),
-                    st.unit.unit_code,
-                    st.unit.province_code,
-                    st.unit.legacy_code,
-                    json.dumps(st.state.to_json() if not st.feedback else {}),
-                    watch,
-                )
-            )
+            ids.append(stream_id)
+            stream_versions.append(versions.get(stream_id, st.version))
+            unit_codes.append(st.unit.unit_code)
+            province_codes.append(st.unit.province_code)
+            legacy_codes.append(st.unit.legacy_code)
+            states.append(orjson.dumps(st.state.to_json() if not st.feedback else {}).decode())
+            watches.append(None if st.feedback else overdue_watch(st.state, judge, now))
             st.version = versions.get(stream_id, st.version)
             st.appended = []
-        if rows:
-            await conn.executemany(
+        if ids:
+            await conn.execute(
                 """
                 INSERT INTO dossier_state AS d
                     (updated_at, stream_id, version, unit_code, province_code, legacy_unit_code, state,
                      overdue_watch_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)
+                SELECT $1, s, v, u, p, l, j::jsonb, w
+                FROM unnest($2::text[], $3::int[], $4::text[], $5::text[], $6::text[], $7::text[],
+                            $8::timestamptz[]) AS x(s, v, u, p, l, j, w)
                 ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, state = EXCLUDED.state,
                     overdue_watch_at = EXCLUDED.overdue_watch_at, updated_at = EXCLUDED.updated_at
                 """,
-                rows,
+                now,
+                ids,
+                stream_versions,
+                unit_codes,
+                province_codes,
+                legacy_codes,
+                states,
+                watches,
             )
 
     def _envelopes(
@@ -347,7 +368,7 @@ class Intake:
         for index, event in enumerate(events):
             # the fact keeps its canonical id; what it caused gets ids derived from it (stable on replay)
             own = index == 0 and fact is not None
-            event_id = fact_id if own else uuid.uuid5(fact_id, f"{index}|{event.event_type}")
+            event_id = fact_id if own else uuid5(fact_id, f"{index}|{event.event_type}")
             out.append(
                 CanonicalEvent(
                     event_id,
@@ -366,6 +387,18 @@ class Intake:
                 )
             )
         return out
+
+
+#: the facts whose applicant digest is re-keyed, and the PAKN facts (exact types: contracts are final classes)
+_REKEYED = frozenset({DossierSubmitted, DossierReceived})
+_FEEDBACK = frozenset({FeedbackReceived, FeedbackStateChanged})
+#: the state of a stream with no event yet (immutable, so one value serves every new stream)
+_EMPTY = DossierState()
+
+
+def _where(several: bool, index: int, payload: EventPayload) -> str:
+    """Which fact of a group a refusal is about (only spelt out when one is refused)."""
+    return f"fact {index} ({payload.event_type}): " if several else ""
 
 
 def _time_of(event: EventPayload, fact: InboundFact | None) -> datetime:

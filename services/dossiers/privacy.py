@@ -75,7 +75,8 @@ class Pseudonymizer:
         if not _DIGEST.fullmatch(digest):
             msg = "applicant_ref must be a SHA-256 digest (64 lowercase hex characters)"
             raise ValueError(msg)
-        return hmac.new(self._secret, digest.encode("ascii"), hashlib.sha256).hexdigest()
+        # one-shot HMAC (OpenSSL's, no Python-level inner/outer hash objects): on every inbound fact's path
+        return hmac.digest(self._secret, digest.encode("ascii"), "sha256").hex()
 
     def __repr__(self) -> str:
         """Never show the secret (reprs end up in logs and tracebacks)."""

@@ -167,6 +167,8 @@ def _derive(
     and the state with them folded in."""
     if state.received_at is None:
         return [], state
+    if not (resolve or assess) and _cannot_be_overdue(state, at):
+        return [], state  # most facts: no verdict asked and no due date passed (skips the ruleset lookup)
     ruleset = judge.ruleset(state)
     if ruleset is None:
         return [], state
@@ -189,6 +191,12 @@ def _derive(
             out.append(assessed)
             state = evolve(state, assessed)
     return out, state
+
+
+def _cannot_be_overdue(state: DossierState, at: datetime) -> bool:
+    """:func:`~services.dossiers.domain.timeliness.overdue`'s first test (it returns None then, whatever the
+    ruleset): not open, waiting for the applicant, no due date, or the original due date not passed."""
+    return not state.is_open or state.pending_supplement is not None or state.due_at is None or at <= state.due_at
 
 
 def overdue_watch(state: DossierState, judge: Judge, now: datetime) -> datetime | None:

@@ -151,13 +151,14 @@ class DossierState:
     def to_json(self) -> dict[str, Any]:
         """A JSON-able dict (the snapshot stored next to the stream)."""
         out: dict[str, Any] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value is f.default or (value == f.default and type(value) is type(f.default)):
+        values = self.__dict__
+        for name, default in _DEFAULTS:
+            value = values[name]
+            if value is default or (value == default and type(value) is type(default)):
                 continue  # defaults are not stored: snapshots stay small
             if isinstance(value, datetime):
                 value = value.isoformat()
-            elif f.name == "supplements":
+            elif name == "supplements":
                 value = [
                     [
                         s.supplement_id,
@@ -167,11 +168,11 @@ class DossierState:
                     ]
                     for s in value
                 ]
-            elif f.name == "apologies":
+            elif name == "apologies":
                 value = [[a.issued_at.isoformat(), a.new_due_at.isoformat()] for a in value]
-            elif f.name in ("last_resolution", "last_apology_assessment"):
+            elif name in ("last_resolution", "last_apology_assessment"):
                 value = list(value)
-            out[f.name] = value
+            out[name] = value
         return out
 
     @classmethod
@@ -198,6 +199,8 @@ class DossierState:
 
 
 _DATETIMES = frozenset(f.name for f in fields(DossierState) if "datetime" in str(f.type))
+# (name, default) of every field, computed once: ``fields()`` builds its tuple anew on every call
+_DEFAULTS = tuple((f.name, f.default) for f in fields(DossierState))
 
 
 def _dt(value: str) -> datetime:

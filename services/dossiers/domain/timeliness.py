@@ -143,8 +143,10 @@ def overdue(
 
     Reported once per due date: a due date moved later by a supplement can pass (and be reported) again.
     """
+    # (the effective due date is never before the original one: a cheap first test; lifecycle._derive
+    # repeats it to skip the ruleset lookup, keep the two the same)
     if not state.is_open or state.pending_supplement is not None or state.due_at is None or at <= state.due_at:
-        return None  # (the effective due date is never before the original one: a cheap first test)
+        return None
     due = effective_due(state, ruleset, calendar, at)
     if state.overdue_reported_at == due or not _after(calendar, at, due):
         return None
