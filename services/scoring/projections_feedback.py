@@ -12,8 +12,8 @@ per (dossier, platform, instant). Two to six statements per batch whatever its s
 Deadlines: a PAKN in progress turns late when its deadline passes, with no event. So that subscribers see
 5.2 / 5.3 move then, ``feedback_deadlines`` keeps each open PAKN's next deadline instant
 (:func:`~services.scoring.domain.feedback.next_deadline`), written in the batch's transaction from the merged
-row: a function of the events only (a rebuild gives the same rows). The publisher marks the (unit, period) of
-each deadline that passed dirty, once (:mod:`services.scoring.subscriptions_deadlines`).
+row: a function of the events only (a rebuild gives the same rows), but for ``fired_at``, which the publisher
+sets when it marked the (unit, period) of a passed deadline dirty (:mod:`services.scoring.subscriptions_deadlines`).
 """
 
 from __future__ import annotations
@@ -90,9 +90,13 @@ _DEADLINES = Migration(
         feedback_id   text PRIMARY KEY,
         due_at        timestamptz NOT NULL,
         unitcode      text NOT NULL,
-        provincecode  text NOT NULL
+        provincecode  text NOT NULL,
+        -- set by the publisher's round that handled this deadline, cleared by a new one; not compared by
+        -- verify (services.scoring.subscriptions_deadlines)
+        fired_at      timestamptz
     );
-    CREATE INDEX feedback_deadlines_due ON feedback_deadlines (due_at);
+    -- a round reads only the deadlines not yet handled, however many overdue PAKN stay open
+    CREATE INDEX feedback_deadlines_due ON feedback_deadlines (due_at) WHERE fired_at IS NULL;
     """,
 )
 
@@ -301,7 +305,8 @@ async def _store_deadlines(conn: Connection, merged: Sequence[Any], cal: Working
             """INSERT INTO feedback_deadlines AS t (feedback_id, due_at, unitcode, provincecode)
                SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[])
                ON CONFLICT (feedback_id) DO UPDATE SET
-                   due_at = EXCLUDED.due_at, unitcode = EXCLUDED.unitcode, provincecode = EXCLUDED.provincecode
+                   due_at = EXCLUDED.due_at, unitcode = EXCLUDED.unitcode, provincecode = EXCLUDED.provincecode,
+                   fired_at = NULL  -- a new deadline (or place) is handled in its turn; the same one only once
                WHERE (t.due_at, t.unitcode, t.provincecode)
                      IS DISTINCT FROM (EXCLUDED.due_at, EXCLUDED.unitcode, EXCLUDED.provincecode)""",
             ids,

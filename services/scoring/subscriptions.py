@@ -58,7 +58,7 @@ from services.scoring.domain.surveys import Aggregator
 from services.scoring.outside_values import add_outside_values
 from services.scoring.projections import ChangeHook, DossierChange
 from services.scoring.readmodel import PeriodWindow, Scope, counters, open_counts, plan_counts, survey_counters, window
-from services.scoring.subscriptions_deadlines import DEADLINE_MIGRATION, take_due_deadlines
+from services.scoring.subscriptions_deadlines import take_due_deadlines
 from services.scoring.subscriptions_ranges import RANGE_MIGRATION, YTD, RangeKey, mark_ranges, range_keys, range_values
 
 __all__ = [
@@ -104,7 +104,6 @@ MIGRATIONS = (
         """,
     ),
     RANGE_MIGRATION,  # year-to-date and reporting periods (services.scoring.subscriptions_ranges)
-    DEADLINE_MIGRATION,  # PAKN deadlines passed with no event (services.scoring.subscriptions_deadlines)
 )
 
 _log = get_logger("services.scoring.subscriptions")

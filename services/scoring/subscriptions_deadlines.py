@@ -2,36 +2,28 @@
 
 A PAKN in progress becomes overdue by the clock (F766 5.2: 15 working days after receipt, 2 after "chờ công
 khai"), not by an event, so no projection batch marks its periods dirty then. The feedback projection keeps
-each open PAKN's next deadline in ``feedback_deadlines`` (a function of the events, rebuilt like the rest of
-the read model); the publisher's round calls :func:`take_due_deadlines` inside its own transaction, marks the
-keys it returns dirty and recomputes them in the same round.
+each open PAKN's next deadline in ``feedback_deadlines``; the publisher's round calls
+:func:`take_due_deadlines` inside its own transaction, marks the keys it returns dirty and recomputes them in
+the same round.
 
-Exactly once per deadline, crash-safe: ``scoring_deadlines_fired`` (owned by the publisher, not by the
-projection, so a rebuild neither loses nor replays it) records the deadline instant last handled per PAKN, in
-the round's transaction. A deadline is due when it has passed and differs from the one recorded: a rolled-back
-round fires it again, a committed one never; a PAKN that moves on to a new state gets a new instant, fired in
-its turn. A deadline row committed while a round runs is simply seen by the next round.
+Exactly once per deadline, crash-safe: the round sets ``fired_at`` on the rows it takes, in its transaction
+(a rolled-back round leaves them due, a committed one never takes them again); the projection clears it only
+when it writes a different deadline, which is then handled in its turn. Both write a row under its row lock
+and the round takes only rows still unhandled, skipping those a batch holds, so a deadline the projection
+replaces while a round runs is not lost. A round reads only the passed deadlines not yet handled (a partial
+index), not every overdue PAKN still open. A rebuilt table has no ``fired_at``: its passed deadlines are handled
+once more, which recomputes keys whose values did not move and so publishes nothing.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from eventkit.pg import Connection, Migration
+from eventkit.pg import Connection
 from services.scoring.dirty import UnitDay
 from services.scoring.domain.activity import local_day
 
-__all__ = ["DEADLINE_MIGRATION", "take_due_deadlines"]
-
-DEADLINE_MIGRATION = Migration(
-    "0003_deadlines",
-    """
-    CREATE TABLE scoring_deadlines_fired (
-        feedback_id  text PRIMARY KEY,
-        due_at       timestamptz NOT NULL
-    );
-    """,
-)
+__all__ = ["take_due_deadlines"]
 
 
 async def take_due_deadlines(conn: Connection, now: datetime) -> list[UnitDay]:
@@ -41,27 +33,17 @@ async def take_due_deadlines(conn: Connection, now: datetime) -> list[UnitDay]:
     The day is the deadline's: the value of a period whose cut-off is before it does not change, and a later
     period (begun after the deadline) was computed with the PAKN already late.
     """
+    # asked first, not caught: inside the publisher's transaction a failed statement would abort it
     if not await conn.fetchval("SELECT to_regclass('feedback_deadlines') IS NOT NULL"):
         return []
+    # SKIP LOCKED: the round never waits on a projection batch writing the same PAKN (no lock-order deadlock);
+    # such a row is still unhandled after that batch commits, and the next round takes it
     rows = await conn.fetch(
-        """SELECT d.feedback_id, d.due_at, d.unitcode, d.provincecode
-           FROM feedback_deadlines d LEFT JOIN scoring_deadlines_fired f ON f.feedback_id = d.feedback_id
-           WHERE d.due_at <= $1 AND f.due_at IS DISTINCT FROM d.due_at
-           ORDER BY d.feedback_id""",
+        """UPDATE feedback_deadlines d SET fired_at = $1
+           FROM (SELECT feedback_id FROM feedback_deadlines WHERE fired_at IS NULL AND due_at <= $1
+                 FOR UPDATE SKIP LOCKED) due
+           WHERE d.feedback_id = due.feedback_id
+           RETURNING d.unitcode, d.provincecode, d.due_at""",
         now,
     )
-    if not rows:
-        return []
-    await conn.execute(
-        """INSERT INTO scoring_deadlines_fired (feedback_id, due_at)
-           SELECT * FROM unnest($1::text[], $2::timestamptz[])
-           ON CONFLICT (feedback_id) DO UPDATE SET due_at = EXCLUDED.due_at""",
-        [r["feedback_id"] for r in rows],
-        [r["due_at"] for r in rows],
-    )
-    # the record of a PAKN with no deadline left (finished) is not needed any more: kept small
-    await conn.execute(
-        """DELETE FROM scoring_deadlines_fired f
-           WHERE NOT EXISTS (SELECT 1 FROM feedback_deadlines d WHERE d.feedback_id = f.feedback_id)"""
-    )
-    return [(r["unitcode"], r["provincecode"], local_day(r["due_at"]), None) for r in rows]
+    return sorted({(r["unitcode"], r["provincecode"], local_day(r["due_at"]), None) for r in rows}, key=str)

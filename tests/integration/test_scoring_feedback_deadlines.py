@@ -105,11 +105,14 @@ async def test_a_pakn_past_its_deadline_is_republished_once(pool) -> None:
     assert await publisher.publish_round() == 0
     assert await publisher.publish_round() == -1
     assert (await published(pool, position))[0] == []
-    assert await pool.fetchval("SELECT due_at FROM scoring_deadlines_fired WHERE feedback_id = 'A'") == DEADLINE
+    assert await pool.fetchval(
+        "SELECT fired_at FROM feedback_deadlines WHERE feedback_id = 'A'"
+    ) == DEADLINE + timedelta(hours=1)  # handled by the round at 10:00
 
     # handled ("chờ công khai") but not published: the next deadline, 2 working days later, replaces it
     waiting = DEADLINE + timedelta(days=1)  # Tue 24/3
     await apply(pool, feedback, [state("A", FeedbackState.AWAITING_PUBLICATION, waiting)])
-    assert await pool.fetchval("SELECT due_at FROM feedback_deadlines") == datetime(2026, 3, 26, 9, 0, 2, tzinfo=VN)
+    row = await pool.fetchrow("SELECT due_at, fired_at FROM feedback_deadlines")
+    assert (row["due_at"], row["fired_at"]) == (datetime(2026, 3, 26, 9, 0, 2, tzinfo=VN), None)  # due in its turn
     await apply(pool, feedback, [state("A", FeedbackState.PUBLISHED, waiting + timedelta(days=1))])
     assert await pool.fetchval("SELECT count(*) FROM feedback_deadlines") == 0  # finished: nothing ahead
