@@ -7,7 +7,13 @@ progress becomes overdue by the clock, not by an event), so the read model keeps
 Exactly once, and idempotent on top: the runner stores the offsets in the batch's transaction, and every
 write is a merge that gives the same row whatever the order or repetition of the events — the first time a
 PAKN entered each state (``LEAST``), the like/dislike counts of the latest observation, a rating stored once
-per (dossier, platform, instant). Two to four statements per batch whatever its size.
+per (dossier, platform, instant). Two to six statements per batch whatever its size.
+
+Deadlines: a PAKN in progress turns late when its deadline passes, with no event. So that subscribers see
+5.2 / 5.3 move then, ``feedback_deadlines`` keeps each open PAKN's next deadline instant
+(:func:`~services.scoring.domain.feedback.next_deadline`), written in the batch's transaction from the merged
+row: a function of the events only (a rebuild gives the same rows), but for ``fired_at``, which the publisher
+sets when it marked the (unit, period) of a passed deadline dirty (:mod:`services.scoring.subscriptions_deadlines`).
 """
 
 from __future__ import annotations
@@ -21,9 +27,12 @@ from contracts.dossiers import DossierRated, FeedbackReceived, FeedbackState, Fe
 from contracts.topics import DOSSIERS_EVENTS
 from eventkit.pg import Connection, Migration
 from eventkit.projection import ConsumedEvent, Projection
+from eventkit.worktime import WorkingCalendar
 from services.scoring.dirty import UnitDay, UnitDaysHook
 from services.scoring.domain.activity import local_day
+from services.scoring.domain.feedback import Pakn, next_deadline
 from services.scoring.domain.periods import PeriodKind, periods_between
+from services.scoring.feedback import calendar
 from services.scoring.projections import LegacyDistrictOf
 
 __all__ = ["FeedbackProjection"]
@@ -70,6 +79,24 @@ _TABLES = Migration(
     CREATE INDEX dossier_ratings_province ON dossier_ratings (provincecode, rated_at);
     CREATE INDEX dossier_ratings_district ON dossier_ratings (legacy_district, rated_at)
         WHERE legacy_district IS NOT NULL;
+    """,
+)
+
+_DEADLINES = Migration(
+    "0002_feedback_deadlines",
+    """
+    -- the next instant each open PAKN turns late by the clock alone (none: finished, or not yet received)
+    CREATE TABLE feedback_deadlines (
+        feedback_id   text PRIMARY KEY,
+        due_at        timestamptz NOT NULL,
+        unitcode      text NOT NULL,
+        provincecode  text NOT NULL,
+        -- set by the publisher's round that handled this deadline, cleared by a new one; not compared by
+        -- verify (services.scoring.subscriptions_deadlines)
+        fired_at      timestamptz
+    );
+    -- a round reads only the deadlines not yet handled, however many overdue PAKN stay open
+    CREATE INDEX feedback_deadlines_due ON feedback_deadlines (due_at) WHERE fired_at IS NULL;
     """,
 )
 
@@ -121,13 +148,17 @@ class FeedbackProjection(Projection):
     topics = (DOSSIERS_EVENTS,)
     event_types = frozenset({FeedbackReceived.event_type, FeedbackStateChanged.event_type, DossierRated.event_type})
     dedupe_event_ids = False  # the canonical topic carries each event once, and every write merges anyway
-    migrations = (_TABLES,)
+    migrations = (_TABLES, _DEADLINES)
 
     def __init__(
-        self, legacy_district_of: LegacyDistrictOf | None = None, on_change: UnitDaysHook | None = None
+        self,
+        legacy_district_of: LegacyDistrictOf | None = None,
+        on_change: UnitDaysHook | None = None,
+        cal: WorkingCalendar | None = None,
     ) -> None:
         self._district_of = legacy_district_of or (lambda code: code if len(code) == 3 else None)
         self._on_change = on_change  # subscriptions: marks the changed (unit, period) keys in this transaction
+        self._cal = cal or calendar()  # the calendar the read side judges the PAKN in
 
     def _district(self, event: ConsumedEvent) -> str | None:
         legacy = event.attributes.legacyunitcode
@@ -156,7 +187,7 @@ class FeedbackProjection(Projection):
                 row.state_changed(data)
                 day = data.changed_at
             event_days.setdefault(data.feedback_id, set()).add(local_day(day))
-        changed: set[UnitDay] = await _store_items(conn, rows, event_days) if rows else set()
+        changed: set[UnitDay] = await _store_items(conn, rows, event_days, self._cal) if rows else set()
         if ratings:
             await _insert_ratings(conn, ratings, self._district)
             for event, data in ratings.values():
@@ -165,11 +196,15 @@ class FeedbackProjection(Projection):
             await self._on_change(conn, sorted(changed, key=str))
 
 
-async def _store_items(conn: Connection, rows: dict[str, _Row], event_days: dict[str, set[date]]) -> set[UnitDay]:
-    """Merge the PAKN rows; the (unit, day) keys whose periods they move."""
+async def _store_items(
+    conn: Connection, rows: dict[str, _Row], event_days: dict[str, set[date]], cal: WorkingCalendar
+) -> set[UnitDay]:
+    """Merge the PAKN rows and their next deadlines; the (unit, day) keys whose periods they move."""
     changed: set[UnitDay] = set()
-    for r in await _merge_items(conn, rows):
+    merged = await _merge_items(conn, rows)
+    for r in merged:
         changed.update(_span(r["unitcode"], r["provincecode"], r["received_at"], event_days[r["feedback_id"]]))
+    await _store_deadlines(conn, merged, cal)
     originals = sorted({r.follows_up for r in rows.values() if r.follows_up})
     if originals:  # a follow-up changes the 5.3 verdict of the PAKN it complains about
         for r in await conn.fetch(
@@ -222,7 +257,8 @@ async def _merge_items(conn: Connection, rows: dict[str, _Row]) -> list[Any]:
                     dislikes = CASE WHEN EXCLUDED.likes_at >= t.likes_at OR t.likes_at IS NULL THEN EXCLUDED.dislikes
                                     ELSE t.dislikes END,
                     likes_at = GREATEST(t.likes_at, EXCLUDED.likes_at)
-                RETURNING feedback_id, unitcode, provincecode, received_at""",
+                RETURNING feedback_id, unitcode, provincecode, category, received_at, rejected_at,
+                          awaiting_publication_at, published_at""",
             ids,
             [r.unitcode for r in merged],
             [r.provincecode for r in merged],
@@ -237,6 +273,47 @@ async def _merge_items(conn: Connection, rows: dict[str, _Row]) -> list[Any]:
             [r.likes_at for r in merged],
         )
     )
+
+
+async def _store_deadlines(conn: Connection, merged: Sequence[Any], cal: WorkingCalendar) -> None:
+    """Set the next deadline of each merged PAKN, or drop it when none is ahead (finished, or not yet received).
+
+    Only the states that decide a deadline are read (:func:`next_deadline`): a merged row is the whole PAKN.
+    """
+    due: dict[str, tuple[datetime, str, str]] = {}
+    for r in merged:
+        if r["received_at"] is None:
+            continue
+        pakn = Pakn(
+            r["feedback_id"],
+            r["unitcode"],
+            r["category"] or "",
+            r["received_at"],
+            rejected_at=r["rejected_at"],
+            awaiting_publication_at=r["awaiting_publication_at"],
+            published_at=r["published_at"],
+        )
+        at = next_deadline(pakn, cal)
+        if at is not None:
+            due[pakn.feedback_id] = (at, pakn.unitcode, r["provincecode"])
+    gone = sorted(r["feedback_id"] for r in merged if r["feedback_id"] not in due)
+    if gone:
+        await conn.execute("DELETE FROM feedback_deadlines WHERE feedback_id = ANY($1::text[])", gone)
+    if due:
+        ids = sorted(due)
+        await conn.execute(
+            """INSERT INTO feedback_deadlines AS t (feedback_id, due_at, unitcode, provincecode)
+               SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[])
+               ON CONFLICT (feedback_id) DO UPDATE SET
+                   due_at = EXCLUDED.due_at, unitcode = EXCLUDED.unitcode, provincecode = EXCLUDED.provincecode,
+                   fired_at = NULL  -- a new deadline (or place) is handled in its turn; the same one only once
+               WHERE (t.due_at, t.unitcode, t.provincecode)
+                     IS DISTINCT FROM (EXCLUDED.due_at, EXCLUDED.unitcode, EXCLUDED.provincecode)""",
+            ids,
+            [due[i][0] for i in ids],
+            [due[i][1] for i in ids],
+            [due[i][2] for i in ids],
+        )
 
 
 async def _insert_ratings(

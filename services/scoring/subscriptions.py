@@ -13,6 +13,9 @@ How a value reaches a subscriber:
 3. eventkit's relay publishes the event store to ``vn.cchc.scoring.indicators`` exactly once (Kafka
    transactions), keyed by the stream id, i.e. the unit code.
 
+A PAKN deadline that passes with no event (a PAKN in progress turning overdue) is marked dirty by the round
+itself, once per deadline (:mod:`services.scoring.subscriptions_deadlines`), and recomputed in that round.
+
 Coalescing: a burst of a thousand dossier events for one commune within one interval yields at most one
 event per (unit, period, indicator) whose value changed, whatever the burst's size. Units: every commune
 (5 digits) and its province (2 digits, the rollup); pre-2025 legacy districts are not published.
@@ -55,6 +58,7 @@ from services.scoring.domain.surveys import Aggregator
 from services.scoring.outside_values import add_outside_values
 from services.scoring.projections import ChangeHook, DossierChange
 from services.scoring.readmodel import PeriodWindow, Scope, counters, open_counts, plan_counts, survey_counters, window
+from services.scoring.subscriptions_deadlines import take_due_deadlines
 from services.scoring.subscriptions_ranges import RANGE_MIGRATION, YTD, RangeKey, mark_ranges, range_keys, range_values
 
 __all__ = [
@@ -387,6 +391,8 @@ class IndicatorPublisher:
         now = self._clock()
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(_LOCK)
+            # PAKN deadlines passed since the last round: their keys join this round's (same transaction)
+            await mark_dirty(conn, unit_day_keys(await take_due_deadlines(conn, now)))
             rows = await conn.fetch(
                 "SELECT id, unitcode, provincecode, period_kind, period_start FROM scoring_dirty ORDER BY id LIMIT $1",
                 self._max_keys,

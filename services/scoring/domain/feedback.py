@@ -39,6 +39,7 @@ __all__ = [
     "feedback_values",
     "group5",
     "judge",
+    "next_deadline",
     "sides",
 ]
 
@@ -142,6 +143,33 @@ def judge(p: Pakn, cut: datetime, cal: WorkingCalendar) -> PaknVerdict:
     if awaiting is not None and _late(cal, awaiting, published or cut, "publish"):
         late.append("publish")  # published late, or not yet published 2 working days after "chờ công khai"
     return PaknVerdict(True, not late, tuple(late))
+
+
+#: how far past a limit a deadline is set: the verdict turns late only once working time *exceeds* the limit, so
+#: the limit's own instant (often a close, e.g. Fri 17:00, equal in working time to Mon 07:00) is still on time
+_PAST_LIMIT_HOURS = 1 / 3600
+
+
+def next_deadline(p: Pakn, cal: WorkingCalendar) -> datetime | None:
+    """The instant from which an open PAKN is late by the clock alone, with no new event (None: none ahead).
+
+    In progress (neither refused nor handled): 15 working days after receipt — the refusal and supplement
+    limits change nothing by passing (a late refusal or supplement request is judged when it happens). In
+    "chờ công khai" and not yet published: 2 working days after it. Refused or published: no deadline. The
+    instant is one working second past the limit: :func:`judge` at any cut-off from it on gives the late
+    verdict, at any cut-off up to the limit the on-time one. Whether the PAKN is already late for another
+    reason is not asked: a deadline that changes no value is simply not published.
+    """
+    handled = p.handled_at
+    if p.rejected_at is not None and (handled is None or p.rejected_at <= handled):
+        return None
+    if handled is None:
+        start, step = p.received_at, "handle"
+    elif p.awaiting_publication_at is not None and p.published_at is None:
+        start, step = p.awaiting_publication_at, "publish"
+    else:
+        return None
+    return cal.add_working_hours(start, LIMITS_WORKING_DAYS[step] * cal.hours.hours_per_day + _PAST_LIMIT_HOURS)
 
 
 def _na(key: str, name: str, parts: tuple[float | None, float | None], reason: NaReason, detail: str) -> IndicatorValue:
