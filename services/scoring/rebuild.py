@@ -45,7 +45,8 @@ Progress = Callable[[int, int], None]
 _PLUMBING_TABLES = frozenset({"schema_migrations", "projection_offsets", "projection_processed"})
 #: not compared by verify: when a row was written, and when the publisher handled a PAKN deadline (``fired_at``,
 #: set by the publisher, not by the events; a rebuilt row has none, and its passed deadline is handled once more)
-_VOLATILE_COLUMNS = frozenset({"updated_at", "recorded_at", "published_at", "fired_at"})
+# written by the service, not derived from events (feedback_items.published_at is a fact: it is compared)
+_VOLATILE_COLUMNS = frozenset({"updated_at", "recorded_at", "fired_at"})
 _EXAMPLES = 20
 
 
