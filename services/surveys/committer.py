@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from datetime import datetime
 
 import asyncpg
 
 from eventkit.logging import get_logger
+from eventkit.metrics import PlumbingMetrics
 from services.surveys.intake import ConcurrencyError, Intake, Outcome, Submission
 
 __all__ = ["GroupCommitter", "Unavailable"]
@@ -43,12 +45,14 @@ class GroupCommitter:
         *,
         workers: int = 4,
         max_batch: int = 200,
+        metrics: PlumbingMetrics | None = None,
     ) -> None:
         self._pool = pool
         self._intake = intake
         self._clock = clock
         self._workers = workers
         self._max_batch = max_batch
+        self._metrics = metrics
         self._queue: asyncio.Queue[tuple[Submission, asyncio.Future[Outcome]]] = asyncio.Queue()
         self._running = False
 
@@ -90,6 +94,7 @@ class GroupCommitter:
             batch = [await self._queue.get()]
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            started = time.perf_counter()
             try:
                 outcomes = await self._commit([s for s, _ in batch])
             except asyncio.CancelledError:
@@ -103,6 +108,8 @@ class GroupCommitter:
                     if not future.done():
                         future.set_exception(Unavailable(f"not stored, retry: {type(exc).__name__}"))
                 continue
+            if self._metrics:
+                self._metrics.batch_seconds.labels(self.name).observe(time.perf_counter() - started)
             for (_, future), outcome in zip(batch, outcomes, strict=True):
                 if not future.done():  # the request may have gone (client disconnected)
                     future.set_result(outcome)
