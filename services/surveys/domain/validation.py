@@ -15,10 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
-
-from pydantic import TypeAdapter
 
 from contracts.surveys import Answer, RespondentProfile, RespondentSex, RespondentType
 from services.surveys.domain.instrument import Instrument, Item, ItemKind
@@ -116,17 +113,29 @@ def _answers_by_item(answers: Any, problems: list[Violation]) -> dict[str, Any]:
     return by_item
 
 
-@cache
-def _answers_adapter() -> TypeAdapter[tuple[Answer, ...]]:
-    # one validation pass in pydantic-core for all answers: ~10x cheaper than an Answer(...) per item
-    return TypeAdapter(tuple[Answer, ...])
+#: validated answers by (item, type, value): an Answer is a frozen value, and a questionnaire's items have a
+#: few dozen possible answers each, so each is validated once per process instead of once per submission
+#: (building ~30 answer models was the largest single cost of a submission). Bounded: past the limit
+#: (multi-choice combinations of many instruments) answers are validated as they come.
+_ANSWERS: dict[tuple[str, type, object], Answer] = {}
+_ANSWERS_LIMIT = 20_000
+
+
+def _answer(item_id: str, value: int | str | tuple[str, ...]) -> Answer:
+    key = (item_id, type(value), value)  # the type too: True == 1 and hashes alike
+    found = _ANSWERS.get(key)
+    if found is None:
+        found = Answer(item_id=item_id, value=value)
+        if len(_ANSWERS) < _ANSWERS_LIMIT:
+            _ANSWERS[key] = found
+    return found
 
 
 def _check_items(instrument: Instrument, by_item: dict[str, Any], problems: list[Violation]) -> tuple[Answer, ...]:
     for item_id, value in by_item.items():
         if instrument.item(item_id) is None:
             problems.append(Violation(f"answers.{item_id}", value, f"no such item in {instrument.key}"))
-    normalised: list[dict[str, Any]] = []
+    normalised: list[Answer] = []
     for item, as_is in instrument.accepted_as_is():
         value = by_item.get(item.id)
         if value is None:
@@ -135,12 +144,12 @@ def _check_items(instrument: Instrument, by_item: dict[str, Any], problems: list
             continue
         # exact types: true is not the scale point 1, and an int subclass takes the full check
         if (type(value) is int or type(value) is str) and value in as_is:
-            normalised.append({"item_id": item.id, "value": value})
+            normalised.append(_answer(item.id, value))
             continue
         value = _check_value(instrument, item, value, problems)
         if value is not None:
-            normalised.append({"item_id": item.id, "value": value})
-    return _answers_adapter().validate_python(normalised) if not problems else ()
+            normalised.append(_answer(item.id, value))
+    return tuple(normalised) if not problems else ()
 
 
 def _check_value(
