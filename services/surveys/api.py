@@ -77,7 +77,7 @@ def api_router(
         # the service serves this route with services.surveys.submissions.SubmissionLane (below the
         # framework); this operation documents it and answers the same way when reached directly
         del request  # validated by FastAPI already; the endpoint reads the body itself, as in the lane
-        reply = await endpoint.respond(await raw.body(), x_device_id, idempotency_key)
+        reply = await endpoint.respond(await raw.body(), raw.headers.get("content-type"), x_device_id, idempotency_key)
         return Response(reply.body, reply.status, dict(reply.headers), media_type="application/json")
 
     @router.get("/v1/instruments")

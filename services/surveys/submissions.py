@@ -12,11 +12,13 @@ The FastAPI operation of the route stays declared (``services.surveys.api``): it
 documents, and it answers through the same :meth:`SubmissionEndpoint.respond`, so both paths give the same
 answers (tests/unit/test_surveys_submissions.py checks it). Errors keep FastAPI's shapes: an envelope that
 does not match the request model is a 422 with ``detail`` = [{type, loc, msg, input}] (``loc`` starting
-with ``body`` or ``header``), a refused submission a 4xx with ``detail`` = [{field, value, rule}].
+with ``body`` or ``header``; pydantic words some messages differently for JSON input), a refused submission
+a 4xx with ``detail`` = [{field, value, rule}].
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -121,15 +123,14 @@ class SubmissionEndpoint:
         self._clock = clock
         self._link_instrument = link_instrument
 
-    async def respond(self, body: bytes, device: str | None, key: str | None) -> Reply:
+    async def respond(self, body: bytes, content_type: str | None, device: str | None, key: str | None) -> Reply:
         """The answer to one submission: 201/200 stored, 4xx refused with the reasons, 503 retry."""
-        try:
-            request = ResponseRequest.model_validate_json(body)
-        except ValidationError as exc:
-            return _invalid(exc, "body")
+        request = _parse(body, content_type)
+        if isinstance(request, Reply):
+            return request
         errors = _header_errors(device, key)
         if errors:
-            return Reply(422, pydantic_core.to_json({"detail": errors}))
+            return Reply(422, _detail(errors))
         if request.token is not None:
             built = _from_link(request, self._signer.verify(request.token, self._clock()), self._link_instrument, key)
         else:
@@ -162,16 +163,18 @@ class SubmissionLane:
         body = await _read_body(receive)
         if body is None:  # the client went away
             return
-        device = key = None
+        device = key = content_type = None
         for name, value in scope["headers"]:
-            if name == b"x-device-id":
+            if name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"x-device-id":
                 device = value.decode("latin-1")
             elif name == b"idempotency-key":
                 key = value.decode("latin-1")
         reply = (
             Reply(413, pydantic_core.to_json({"detail": f"a submission is at most {MAX_BODY_BYTES} bytes"}))
             if isinstance(body, int)
-            else await endpoint.respond(body, device, key)
+            else await endpoint.respond(body, content_type, device, key)
         )
         headers = [
             (b"content-type", b"application/json"),
@@ -199,8 +202,60 @@ async def _read_body(receive: Receive) -> bytes | int | None:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _invalid(exc: ValidationError, where: str, name: str | None = None) -> Reply:
-    return Reply(422, pydantic_core.to_json({"detail": _errors(exc, where, name)}))
+def _parse(body: bytes, content_type: str | None) -> ResponseRequest | Reply:
+    """The request model from the body, in one pydantic-core pass; failures reported as FastAPI reports them.
+
+    As FastAPI (strict content type): the body is JSON only when the content type says so; otherwise, or
+    when it is not JSON, the answer names the same error FastAPI's request validation would.
+    """
+    if not body:
+        return Reply(422, _detail([{"type": "missing", "loc": ["body"], "msg": "Field required", "input": None}]))
+    if not _is_json(content_type):
+        return _validated(body.decode("utf-8", "replace"))
+    try:
+        return ResponseRequest.model_validate_json(body)
+    except ValidationError as exc:
+        if not any(error["type"] == "json_invalid" for error in exc.errors()):
+            return Reply(422, _detail(_errors(exc, "body")))
+    # not JSON to pydantic-core: FastAPI decodes with the json module, whose verdict and position it reports
+    try:
+        parsed = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        error = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        position = exc.pos if isinstance(exc, json.JSONDecodeError) else exc.start
+        return Reply(
+            422,
+            _detail(
+                [
+                    {
+                        "type": "json_invalid",
+                        "loc": ["body", position],
+                        "msg": "JSON decode error",
+                        "input": {},
+                        "ctx": {"error": error},
+                    }
+                ]
+            ),
+        )
+    return _validated(parsed)
+
+
+def _validated(value: Any) -> ResponseRequest | Reply:
+    try:
+        return ResponseRequest.model_validate(value)
+    except ValidationError as exc:
+        return Reply(422, _detail(_errors(exc, "body")))
+
+
+def _is_json(content_type: str | None) -> bool:
+    if not content_type:
+        return False
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
+
+
+def _detail(errors: list[dict[str, Any]]) -> bytes:
+    return pydantic_core.to_json({"detail": errors})
 
 
 def _errors(exc: ValidationError, where: str, name: str | None = None) -> list[dict[str, Any]]:
