@@ -185,7 +185,7 @@ def test_a_valid_submission_gives_the_event_a_full_validation_gives() -> None:
 
 
 @given(
-    item=st.sampled_from([i for i in SIPAS_2023.items() if i.scale is not None]),
+    item=st.sampled_from([i for i in SIPAS_2023.items() if i.scale is not None and not i.needs_policy_group]),
     value=st.one_of(st.booleans(), st.integers(-3, 9), st.floats(0, 6), st.text(max_size=3)),
 )
 @settings(max_examples=200, deadline=None)
