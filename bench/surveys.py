@@ -18,20 +18,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
+from urllib.parse import urlsplit
 
 import asyncpg
+import uvloop
 
 KEY = "bench-surveys-link-key-0123456789"
+#: submissions before the timed run: the stack warms up, and the store holds enough rows for PostgreSQL's
+#: statistics to choose the index plans a service with history gets (see the ANALYZE in run_one)
+WARMUP = 1000
 SIPAS_ANSWERS: dict[str, Any] = {
     **dict.fromkeys(
         [
@@ -109,7 +117,7 @@ def _baseline_app() -> Any:
     from fastapi import FastAPI  # noqa: PLC0415
     from fastapi.responses import JSONResponse  # noqa: PLC0415
 
-    from services.surveys.api import ResponseRequest  # noqa: PLC0415
+    from services.surveys.submissions import ResponseRequest  # noqa: PLC0415
 
     app = FastAPI()
 
@@ -152,32 +160,79 @@ def _requests(n: int) -> list[bytes]:
     return out
 
 
+class _KeepAlive(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection sending one request at a time (no pipelining: latency per request).
+
+    A protocol rather than streams: the client shares the 2 cores with the server, PostgreSQL and Kafka, so
+    it must cost as little as it can (its CPU seconds are reported next to theirs).
+    """
+
+    def __init__(self, queue: Iterator[bytes], statuses: dict[int, int], latencies: list[float]) -> None:
+        self._queue = queue
+        self._statuses = statuses
+        self._latencies = latencies
+        self._buffer = b""
+        self._need = -1  # bytes of the whole response once its head is read
+        self._started = 0.0
+        self._transport: asyncio.Transport | None = None
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast("asyncio.Transport", transport)  # uvloop's transports do not subclass it
+        self._send_next()
+
+    def _send_next(self) -> None:
+        assert self._transport is not None
+        request = next(self._queue, None)
+        if request is None:
+            self._transport.close()
+            return
+        self._started = time.perf_counter()
+        self._transport.write(request)
+
+    def data_received(self, data: bytes) -> None:
+        self._buffer += data
+        if self._need < 0:
+            end = self._buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            found = _CONTENT_LENGTH.search(self._buffer, 0, end + 2)
+            if found is None:
+                self.done.set_exception(RuntimeError("response without Content-Length"))
+                return
+            self._need = end + 4 + int(found.group(1))
+        if len(self._buffer) < self._need:
+            return
+        self._latencies.append(time.perf_counter() - self._started)
+        status = int(self._buffer[9:12])
+        self._statuses[status] = self._statuses.get(status, 0) + 1
+        self._buffer = self._buffer[self._need :]
+        self._need = -1
+        self._send_next()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.done.done():
+            if exc is None:
+                self.done.set_result(None)
+            else:
+                self.done.set_exception(exc)
+
+
+_CONTENT_LENGTH = re.compile(rb"\r\n[Cc]ontent-[Ll]ength:[ \t]*(\d+)")
+
+
 async def _client(port: int, requests: list[bytes], connections: int) -> tuple[float, dict[int, int], list[float]]:
     """Send every request over ``connections`` keep-alive connections; (seconds, status counts, latencies)."""
     queue = iter(requests)
     statuses: dict[int, int] = {}
     latencies: list[float] = []
-
-    async def worker() -> None:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            for request in queue:
-                started = time.perf_counter()
-                writer.write(request)
-                head = await reader.readuntil(b"\r\n\r\n")
-                status = int(head[9:12])
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":")[1])
-                await reader.readexactly(length)
-                latencies.append(time.perf_counter() - started)
-                statuses[status] = statuses.get(status, 0) + 1
-        finally:
-            writer.close()
-
+    loop = asyncio.get_running_loop()
     started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(connections)))
+    opened = [
+        await loop.create_connection(lambda: _KeepAlive(queue, statuses, latencies), "127.0.0.1", port)
+        for _ in range(connections)
+    ]
+    await asyncio.gather(*(protocol.done for _, protocol in opened))
     return time.perf_counter() - started, statuses, latencies
 
 
@@ -197,35 +252,70 @@ async def _wait_ready(port: int, within_s: float = 60) -> None:
     raise RuntimeError("server not ready")
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of a process (Linux /proc)."""
+async def _batches(port: int) -> dict[str, float]:
+    """Batches so far per component (``chiso_batch_seconds_count`` of /metrics): group commits, relay batches."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+        text = (await reader.read()).decode()
+    finally:
+        writer.close()
+    found = re.findall(r'^chiso_batch_seconds_count\{component="([^"]+)"\} ([0-9.e+]+)$', text, re.MULTILINE)
+    return {component: float(count) for component, count in found}
+
+
+def _cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
+    """User + system CPU seconds of a process (Linux /proc); with its reaped children's when asked."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12])
+    if reaped_children:  # e.g. PostgreSQL backends that ended during the run
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def _tree_cpu_seconds(pid: int) -> float:
-    """CPU seconds of a process and its children (uvicorn's worker processes)."""
-    total = _cpu_seconds(pid)
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    """CPU seconds of a process and its children (uvicorn's workers; the postmaster's backends)."""
+    try:
+        total = _cpu_seconds(pid, reaped_children=True)
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:  # ended meanwhile
+        return 0.0
     return total + sum(_tree_cpu_seconds(int(child)) for child in children)
 
 
-def _cpu_by_command() -> dict[str, float]:
-    """CPU seconds so far of the database and broker processes (every postgres process; the Kafka JVM)."""
-    totals = {"postgres": 0.0, "kafka": 0.0}
+def _listener_pid(port: int) -> int | None:
+    """The process listening on 127.0.0.1:``port`` (this run's PostgreSQL or Kafka, not another one's).
+
+    The machine may run other engineers' brokers and databases: counting every ``postgres`` process would
+    add their CPU to ours.
+    """
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    inodes.add(f"socket:[{fields[9]}]")
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            seconds = _cpu_seconds(int(entry.name))
-        except OSError:
-            continue
-        if cmdline.startswith(b"postgres") or b"/postgres\x00" in cmdline or b"bin/postgres" in cmdline:
-            totals["postgres"] += seconds
-        elif b"java" in cmdline and b"kafka" in cmdline:
-            totals["kafka"] += seconds
-    return totals
+        with contextlib.suppress(OSError):
+            for fd in (entry / "fd").iterdir():
+                if str(fd.readlink()) in inodes:
+                    return int(entry.name)
+    return None
+
+
+def _infra_pids() -> dict[str, int]:
+    """PostgreSQL's postmaster and the Kafka broker this run uses (from DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS)."""
+    database = urlsplit(os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/chiso"))
+    broker = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092").split(",")[0]
+    found = {"postgres": _listener_pid(database.port or 5432), "kafka": _listener_pid(int(broker.rsplit(":", 1)[1]))}
+    return {name: pid for name, pid in found.items() if pid is not None}
+
+
+def _infra_cpu(pids: dict[str, int]) -> dict[str, float]:
+    return {name: _tree_cpu_seconds(pid) for name, pid in pids.items()}
 
 
 def _free_port() -> int:
@@ -257,12 +347,27 @@ async def run_one(kind: str, n: int, connections: int, database_url: str, worker
     )
     try:
         await _wait_ready(port)
-        warmup = _requests(200)
+        warmup = _requests(WARMUP)
         await _client(port, warmup, connections)
+        if kind == "service":
+            # a running service's tables have statistics (autovacuum analyzes them after the first few dozen
+            # rows); a schema created for this run has none until then, and the plans PostgreSQL caches for the
+            # service's prepared statements meanwhile scan whole tables (measured: a sequential scan of
+            # es_events and es_streams per group commit, growing with the table). Analyze as autovacuum would.
+            conn = await asyncpg.connect(database_url)
+            try:
+                await conn.execute(f"ANALYZE {schema}.es_events, {schema}.es_streams")
+            finally:
+                await conn.close()
         requests = _requests(n)
-        before = (_tree_cpu_seconds(server.pid), _cpu_seconds(os.getpid()), _cpu_by_command())
+        infra = _infra_pids()
+        batches_before = await _batches(port) if kind == "service" else {}
+        before = (_tree_cpu_seconds(server.pid), _cpu_seconds(os.getpid()), _infra_cpu(infra))
         seconds, statuses, latencies = await _client(port, requests, connections)
-        after = (_tree_cpu_seconds(server.pid), _cpu_seconds(os.getpid()), _cpu_by_command())
+        after = (_tree_cpu_seconds(server.pid), _cpu_seconds(os.getpid()), _infra_cpu(infra))
+        if kind == "service":
+            await asyncio.sleep(1)  # the relay's last batch
+            batches = {k: v - batches_before.get(k, 0) for k, v in (await _batches(port)).items()}
     finally:
         server.terminate()
         server.wait(30)
@@ -281,8 +386,7 @@ async def run_one(kind: str, n: int, connections: int, database_url: str, worker
         "cpu_s": {
             "server": round(after[0] - before[0], 2),
             "client": round(after[1] - before[1], 2),
-            "postgres": round(after[2]["postgres"] - before[2]["postgres"], 2),
-            "kafka": round(after[2]["kafka"] - before[2]["kafka"], 2),
+            **{name: round(after[2][name] - before[2][name], 2) for name in infra},
         },
     }
     if kind == "service":
@@ -292,11 +396,20 @@ async def run_one(kind: str, n: int, connections: int, database_url: str, worker
             stored = await conn.fetchval(
                 f"SELECT count(*) FROM {schema}.es_events WHERE data->>'linked_dossier_id' LIKE 'BENCH-%'"
             )
+            scans = await conn.fetch(
+                "SELECT relname, seq_scan, idx_scan FROM pg_stat_user_tables WHERE schemaname = $1"
+                " AND relname IN ('es_events', 'es_streams')",
+                schema,
+            )
             await conn.execute(f"DROP SCHEMA {schema} CASCADE")
         finally:
             await conn.close()
         result["responses_stored"] = stored
-        assert stored == n + 200, f"stored {stored}, expected {n + 200}"
+        # transactions during the timed run: group commits (HTTP) and relay batches (Kafka transactions)
+        result["batches"] = {k: int(v) for k, v in batches.items() if v}
+        # whole-table scans would make the database's cost grow with the table (see the ANALYZE above)
+        result["table_scans"] = {r["relname"]: {"seq": r["seq_scan"], "index": r["idx_scan"]} for r in scans}
+        assert stored == n + WARMUP, f"stored {stored}, expected {n + WARMUP}"
     return result
 
 
@@ -326,7 +439,8 @@ def main() -> None:
     if args.serve:
         serve(args.serve, args.port, args.schema, args.workers)
         return
-    result = asyncio.run(main_async(args.requests, args.connections, args.workers))
+    # the services run under uvicorn with uvloop (a dependency); the client too: it is cheaper than asyncio's loop
+    result = uvloop.run(main_async(args.requests, args.connections, args.workers))
     print(json.dumps(result, indent=2))
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)

@@ -30,6 +30,7 @@ from contracts.envelope import Envelope
 from contracts.registry import Registry
 from eventkit.pg import Connection, Migration
 from eventkit.store import (
+    NO_STREAM,
     AppendResult,
     Checkpoint,
     ConcurrencyError,
@@ -218,12 +219,7 @@ class PostgresEventStore:
             msg = "append_many: a stream appears twice; merge its events into one append"
             raise ValueError(msg)
         txid = await conn.fetchval("SELECT pg_current_xact_id()::text::bigint")
-        rows = await conn.fetch(
-            "SELECT stream_id, version, last_txid FROM es_streams WHERE stream_id = ANY($1::text[])"
-            " ORDER BY stream_id FOR UPDATE",
-            ids,
-        )
-        current = {r["stream_id"]: (r["version"], r["last_txid"]) for r in rows}
+        current = await _lock_streams(conn, ids, all_new=all(e == NO_STREAM for _, e, _ in wanted))
         new_streams = [s for s in ids if s not in current]
         stream_col: list[str] = []
         version_col: list[int] = []
@@ -244,10 +240,14 @@ class PostgresEventStore:
         try:
             async with conn.transaction():  # savepoint: a duplicate id must not poison the caller's tx
                 if new_streams:
+                    # created at their new version: no update of them below (the update's join scanned the
+                    # whole table on small stores)
                     created = await conn.fetch(
                         "INSERT INTO es_streams (stream_id, version, last_txid)"
-                        " SELECT unnest($1::text[]), 0, $2 ON CONFLICT (stream_id) DO NOTHING RETURNING stream_id",
+                        " SELECT id, v, $3 FROM unnest($1::text[], $2::int[]) AS x(id, v)"
+                        " ON CONFLICT (stream_id) DO NOTHING RETURNING stream_id",
                         new_streams,
+                        [versions[s] for s in new_streams],
                         txid,
                     )
                     if len(created) != len(new_streams):
@@ -260,13 +260,15 @@ class PostgresEventStore:
                     version_col,
                     *_columns(events_all),
                 )
-                await conn.execute(
-                    "UPDATE es_streams AS s SET version = x.v, last_txid = $3"
-                    " FROM unnest($1::text[], $2::int[]) AS x(id, v) WHERE s.stream_id = x.id",
-                    list(versions),
-                    list(versions.values()),
-                    txid,
-                )
+                if current:
+                    existing = [s for s in versions if s in current]
+                    await conn.execute(
+                        "UPDATE es_streams AS s SET version = x.v, last_txid = $3"
+                        " FROM unnest($1::text[], $2::int[]) AS x(id, v) WHERE s.stream_id = x.id",
+                        existing,
+                        [versions[s] for s in existing],
+                        txid,
+                    )
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "es_events_event_id_key":
                 raise DuplicateEventError(await self._existing_ids(conn, events_all)) from None
@@ -310,6 +312,20 @@ class PostgresEventStore:
         """See :meth:`eventkit.store.EventStore.stream_version`."""
         version = await self._pool.fetchval("SELECT version FROM es_streams WHERE stream_id = $1", stream_id)
         return int(version or 0)
+
+
+async def _lock_streams(conn: Connection, ids: list[str], *, all_new: bool) -> dict[str, tuple[int, int]]:
+    """Version and last writer of the existing streams among ``ids``, locked in id order (no deadlock)."""
+    if all_new:
+        # every stream must be new (e.g. one response per dossier): nothing to lock or read; the insert of
+        # the streams refuses one that exists (ConcurrencyError), as the expected-version check would
+        return {}
+    rows = await conn.fetch(
+        "SELECT stream_id, version, last_txid FROM es_streams WHERE stream_id = ANY($1::text[])"
+        " ORDER BY stream_id FOR UPDATE",
+        ids,
+    )
+    return {r["stream_id"]: (r["version"], r["last_txid"]) for r in rows}
 
 
 def _columns(events: Sequence[NewEvent]) -> tuple[list[object], ...]:

@@ -82,8 +82,11 @@ class Runtime:
     metrics: PlumbingMetrics
 
 
-def store_and_relay(runtime: Runtime) -> tuple[PostgresEventStore, Relay]:
-    """The service's event store, and the relay publishing it to each event type's contract topic."""
+def store_and_relay(runtime: Runtime, *, relay_linger_s: float = 0.0) -> tuple[PostgresEventStore, Relay]:
+    """The service's event store, and the relay publishing it to each event type's contract topic.
+
+    ``relay_linger_s``: see :class:`~eventkit.relay.Relay` (``linger_s``).
+    """
     store = PostgresEventStore(runtime.pool, runtime.registry)
     registry = runtime.registry
     relay_ = Relay(
@@ -93,6 +96,7 @@ def store_and_relay(runtime: Runtime) -> tuple[PostgresEventStore, Relay]:
         kafka=runtime.settings.kafka,
         topic_of=lambda event_type: registry.latest(event_type).topic,
         metrics=runtime.metrics,
+        linger_s=relay_linger_s,
     )
     return store, relay_
 

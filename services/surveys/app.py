@@ -25,6 +25,7 @@ from services.surveys.compose import build_intake
 from services.surveys.inbox import INBOX, SurveyInbox
 from services.surveys.ratelimit import DeviceRateLimiter
 from services.surveys.settings import SurveysSettings
+from services.surveys.submissions import SubmissionEndpoint, SubmissionLane
 from services.surveys.tokens import LinkSigner
 
 __all__ = ["INBOX", "build_app"]
@@ -49,11 +50,13 @@ def build_app(
     # read now, so a bad province file or a short key stops the service before it binds its port
     catalog = load_catalog(own.instruments_dir)
     signer = LinkSigner(own.secret_bytes())
+    # the submission endpoint needs the database: it exists from the lifespan's start (assemble) on
+    opened: list[SubmissionEndpoint] = []
 
     async def assemble(runtime: Runtime) -> tuple[Sequence[Component], Sequence[APIRouter]]:
         if own.token_secret is None:
             _log.warning("SURVEYS_TOKEN_SECRET is not set: links are signed with a key of this process only")
-        store, relay = store_and_relay(runtime)
+        store, relay = store_and_relay(runtime, relay_linger_s=own.relay_linger_ms / 1000)
         intake = build_intake(own, store, registry, catalog)
         inbox = ProjectionRunner(
             projection=SurveyInbox(intake, clock),
@@ -64,20 +67,32 @@ def build_app(
             metrics=runtime.metrics,
         )
         committer = GroupCommitter(
-            runtime.pool, intake, clock, workers=own.commit_workers, max_batch=own.commit_max_batch
+            runtime.pool,
+            intake,
+            clock,
+            workers=own.commit_workers,
+            max_batch=own.commit_max_batch,
+            metrics=runtime.metrics,
         )
-        router = api.api_router(
-            pool=runtime.pool,
+        endpoint = SubmissionEndpoint(
             committer=committer,
-            catalog=catalog,
             signer=signer,
             limiter=DeviceRateLimiter(own.kiosk_rate_per_minute, own.kiosk_burst, monotonic),
             clock=clock,
             link_instrument=own.link_instrument,
         )
+        opened[:] = [endpoint]
+        router = api.api_router(
+            pool=runtime.pool,
+            endpoint=endpoint,
+            catalog=catalog,
+            signer=signer,
+            clock=clock,
+            link_instrument=own.link_instrument,
+        )
         return [committer, inbox, relay], [router]
 
-    return service_app(
+    app = service_app(
         shell,
         registry,
         assemble,
@@ -87,3 +102,6 @@ def build_app(
         "version, at most one per dossier; `survey response submitted` events out on vn.cchc.surveys.events.",
         dead_letter_consumers=(INBOX,),
     )
+    # POST /v1/responses below the framework (see services.surveys.submissions for why)
+    app.add_middleware(SubmissionLane, endpoint=lambda: opened[0] if opened else None)
+    return app

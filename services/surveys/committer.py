@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable
 from datetime import datetime
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
 from eventkit.logging import get_logger
+from eventkit.metrics import PlumbingMetrics
 from services.surveys.intake import ConcurrencyError, Intake, Outcome, Submission
 
 __all__ = ["GroupCommitter", "Unavailable"]
@@ -41,14 +44,16 @@ class GroupCommitter:
         intake: Intake,
         clock: Callable[[], datetime],
         *,
-        workers: int = 4,
+        workers: int = 2,
         max_batch: int = 200,
+        metrics: PlumbingMetrics | None = None,
     ) -> None:
         self._pool = pool
         self._intake = intake
         self._clock = clock
         self._workers = workers
         self._max_batch = max_batch
+        self._metrics = metrics
         self._queue: asyncio.Queue[tuple[Submission, asyncio.Future[Outcome]]] = asyncio.Queue()
         self._running = False
 
@@ -86,31 +91,46 @@ class GroupCommitter:
         """Nothing to close: the pool belongs to the runtime."""
 
     async def _work(self) -> None:
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            try:
-                outcomes = await self._commit([s for s, _ in batch])
-            except asyncio.CancelledError:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(Unavailable("the service is stopping"))
-                raise
-            except Exception as exc:  # the database, not the submissions: every request of the batch gets 503
-                _log.warning("survey batch not stored", error=repr(exc), size=len(batch))
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(Unavailable(f"not stored, retry: {type(exc).__name__}"))
-                continue
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
-                if not future.done():  # the request may have gone (client disconnected)
-                    future.set_result(outcome)
+        # a worker keeps its connection between batches: handing it back to the pool costs a reset round
+        # trip per batch (asyncpg's RESET ALL / UNLISTEN / CLOSE ALL); after a failure it takes a fresh one
+        conn: PoolConnectionProxy | None = None
+        try:
+            while True:
+                batch = [await self._queue.get()]
+                while len(batch) < self._max_batch and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                started = time.perf_counter()
+                try:
+                    if conn is None:
+                        conn = await self._pool.acquire()
+                    outcomes = await self._commit(conn, [s for s, _ in batch])
+                except asyncio.CancelledError:
+                    _fail(batch, Unavailable("the service is stopping"))
+                    raise
+                except Exception as exc:  # the database, not the submissions: every request of the batch gets 503
+                    _log.warning("survey batch not stored", error=repr(exc), size=len(batch))
+                    _fail(batch, Unavailable(f"not stored, retry: {type(exc).__name__}"))
+                    if conn is not None:
+                        await self._release(conn)
+                        conn = None
+                    continue
+                if self._metrics:
+                    self._metrics.batch_seconds.labels(self.name).observe(time.perf_counter() - started)
+                for (_, future), outcome in zip(batch, outcomes, strict=True):
+                    if not future.done():  # the request may have gone (client disconnected)
+                        future.set_result(outcome)
+        finally:
+            if conn is not None:
+                await self._release(conn)
 
-    async def _commit(self, submissions: list[Submission]) -> list[Outcome]:
+    async def _release(self, conn: PoolConnectionProxy) -> None:
+        with contextlib.suppress(Exception):  # a broken connection is discarded by the pool
+            await self._pool.release(conn)
+
+    async def _commit(self, conn: PoolConnectionProxy, submissions: list[Submission]) -> list[Outcome]:
         for attempt in range(_RETRIES):
             try:
-                async with self._pool.acquire() as conn, conn.transaction():
+                async with conn.transaction():
                     return await self._intake.process(conn, submissions, self._clock())
             except ConcurrencyError:
                 # another transaction wrote one of these streams first: re-judge against what it stored
@@ -118,3 +138,9 @@ class GroupCommitter:
                     raise
                 await asyncio.sleep(0.005 * (attempt + 1))
         raise AssertionError  # pragma: no cover
+
+
+def _fail(batch: list[tuple[Submission, asyncio.Future[Outcome]]], error: Unavailable) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(error)

@@ -127,10 +127,9 @@ class Intake:
         caller rolls back and calls again (the outcome may then differ, e.g. a dossier now answered).
         """
         prepared = [self._prepare(s, now) for s in submissions]
-        ids = [str(p.event_id) for p in prepared if isinstance(p, _Prepared)]
-        stored = await self._store.existing_event_ids(conn, ids) if ids else set()
+        ids = [p.event_id for p in prepared if isinstance(p, _Prepared)]
         streams = sorted({p.command.response_id for p in prepared if isinstance(p, _Prepared)})
-        states = await self._load(conn, streams)
+        stored, states = await self._load(conn, ids, streams)
         seen: dict[str, str] = {}  # event ids of this batch -> response id
         appends: dict[str, list[Envelope]] = {}
         outcomes: list[Outcome] = []
@@ -223,20 +222,30 @@ class Intake:
             problems.append(Violation("instrument_version", version, rule))
         return found
 
-    async def _load(self, conn: Connection, stream_ids: Sequence[str]) -> dict[str, ResponseState]:
-        if not stream_ids:
-            return {}
+    async def _load(
+        self, conn: Connection, event_ids: Sequence[uuid.UUID], stream_ids: Sequence[str]
+    ) -> tuple[set[str], dict[str, ResponseState]]:
+        """Which of ``event_ids`` are stored already, and the stored state of ``stream_ids``: one round trip
+        (the batch's duplicates and its answered dossiers are both rows of ``es_events``)."""
+        if not event_ids and not stream_ids:
+            return set(), {}
         rows = await conn.fetch(
-            "SELECT stream_id, type, schema_version, data::text AS data FROM es_events"
-            " WHERE stream_id = ANY($1::text[]) ORDER BY stream_id, version",
+            "SELECT stream_id, type, schema_version, data::text AS data, event_id::text AS event_id,"
+            " stream_id = ANY($2::text[]) AS wanted FROM es_events"
+            " WHERE event_id = ANY($1::uuid[]) OR stream_id = ANY($2::text[]) ORDER BY stream_id, version",
+            list(event_ids),
             list(stream_ids),
         )
+        asked = {str(e) for e in event_ids}
+        stored = {row["event_id"] for row in rows if row["event_id"] in asked}
         states: dict[str, ResponseState] = {}
         for row in rows:
+            if not row["wanted"]:
+                continue
             payload = self._registry.parse(row["type"], row["schema_version"], row["data"])
             if isinstance(payload, SurveyResponseSubmitted):
                 states[row["stream_id"]] = evolve(states.get(row["stream_id"], ResponseState()), payload)
-        return states
+        return stored, states
 
     def _envelope(self, event: SurveyResponseSubmitted, item: _Prepared) -> Envelope:
         submission = item.submission

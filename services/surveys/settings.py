@@ -41,8 +41,22 @@ class SurveysSettings(BaseSettings):
         default=2.0, gt=0, description="Submissions a kiosk/tablet (X-Device-Id) may send per minute, sustained"
     )
     kiosk_burst: int = Field(default=3, ge=1, description="Submissions a kiosk/tablet may send at once")
-    commit_workers: int = Field(default=4, ge=1, le=64, description="HTTP group-commit workers (transactions)")
+    commit_workers: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="HTTP group-commit workers (concurrent transactions); few workers make large batches, which cost "
+        "the database and the service less per submission",
+    )
     commit_max_batch: int = Field(default=200, ge=1, le=5000, description="Most HTTP submissions per transaction")
+    relay_linger_ms: float = Field(
+        default=100,
+        ge=0,
+        le=10_000,
+        description="The relay waits this long after a partial batch, so responses stored meanwhile share one Kafka "
+        "transaction (per response, a transaction per small group cost the broker and the database more than the "
+        "response itself); the delay of an event to vn.cchc.surveys.events grows by at most as much",
+    )
 
     def secret_bytes(self) -> bytes:
         """The link key: the configured one, else a random one for this process."""

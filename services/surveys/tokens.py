@@ -57,10 +57,13 @@ class LinkSigner:
         if len(secret) < MIN_SECRET_BYTES:
             msg = f"the link key must be at least {MIN_SECRET_BYTES} bytes"
             raise ValueError(msg)
-        self._secret = secret
+        # keyed once: each tag copies this state instead of hashing the key's padded blocks again
+        self._keyed = hmac.new(secret, digestmod=hashlib.sha256)
 
     def _tag(self, signed: str) -> str:
-        return _b64(hmac.new(self._secret, signed.encode("ascii"), hashlib.sha256).digest()[:_TAG_BYTES])
+        mac = self._keyed.copy()
+        mac.update(signed.encode("ascii"))
+        return _b64(mac.digest()[:_TAG_BYTES])
 
     def issue(self, claims: LinkClaims) -> str:
         """The token of ``claims``."""

@@ -95,3 +95,36 @@ async def test_a_transaction_older_than_the_streams_last_writer_must_retry(pg_po
         await tx.rollback()
     events = await store.read_all(Checkpoint())
     assert [e.envelope.data.note for e in events] == ["younger"]  # type: ignore[attr-defined]
+
+
+async def test_append_many_creates_new_streams_and_refuses_one_that_exists(pg_pool: asyncpg.Pool) -> None:
+    """The all-new-streams path (no lock query, streams created at their version) keeps append's rules."""
+    store = PostgresEventStore(pg_pool, sample_registry())
+    async with pg_pool.acquire() as conn, conn.transaction():
+        versions = await store.append_many(
+            conn,
+            [
+                ("many-a", NO_STREAM, [sample_event("many-a", "1"), sample_event("many-a", "2")]),
+                ("many-b", NO_STREAM, [sample_event("many-b", "1")]),
+            ],
+        )
+    assert versions == {"many-a": 2, "many-b": 1}
+    assert (await store.stream_version("many-a"), await store.stream_version("many-b")) == (2, 1)
+    with pytest.raises(ConcurrencyError):
+        async with pg_pool.acquire() as conn, conn.transaction():
+            await store.append_many(
+                conn,
+                [
+                    ("many-c", NO_STREAM, [sample_event("many-c", "1")]),
+                    ("many-a", NO_STREAM, [sample_event("many-a", "3")]),
+                ],
+            )
+    assert await store.stream_version("many-c") == 0  # nothing of the refused batch was stored
+    async with pg_pool.acquire() as conn, conn.transaction():
+        versions = await store.append_many(
+            conn,
+            [("many-a", 2, [sample_event("many-a", "3")]), ("many-d", NO_STREAM, [sample_event("many-d", "1")])],
+        )
+    assert versions == {"many-a": 3, "many-d": 1}
+    assert [e.version for e in await store.read_stream("many-a")] == [1, 2, 3]
+    assert await store.stream_version("many-d") == 1

@@ -222,6 +222,32 @@ class Instrument(_Spec):
     def _by_id(self) -> dict[str, Item]:
         return {item.id: item for item in self._items}
 
+    def accepted_as_is(self) -> tuple[tuple[Item, frozenset[int | str]], ...]:
+        """Per item in order, the answers that are valid exactly as sent: its scale points (``int``) or option
+        codes (``str``) of a single choice; empty for a multi-choice (its options are put in order).
+
+        The validator's fast path on every submission: one set membership per answer, the full check (with
+        the reason) only for what is not in the set.
+        """
+        return self._accepted_as_is
+
+    @cached_property
+    def _accepted_as_is(self) -> tuple[tuple[Item, frozenset[int | str]], ...]:
+        out: list[tuple[Item, frozenset[int | str]]] = []
+        for item in self._items:
+            if item.kind is ItemKind.SCALE and item.scale is not None:
+                out.append((item, frozenset(self.scales[item.scale].points)))
+            elif item.kind is ItemKind.CHOICE:
+                out.append((item, frozenset(item.options or {})))
+            else:
+                out.append((item, frozenset()))
+        return tuple(out)
+
+    @cached_property
+    def needs_policy_group(self) -> frozenset[str]:
+        """Ids of the items only a policy survey may answer."""
+        return frozenset(item.id for item in self._items if item.needs_policy_group)
+
     def in_force(self, day: date) -> bool:
         """Whether a response submitted on ``day`` (Việt Nam date) may use this version."""
         return self.effective_from <= day and (self.effective_to is None or day <= self.effective_to)

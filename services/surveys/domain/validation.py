@@ -15,10 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
-
-from pydantic import TypeAdapter
 
 from contracts.surveys import Answer, RespondentProfile, RespondentSex, RespondentType
 from services.surveys.domain.instrument import Instrument, Item, ItemKind
@@ -29,6 +26,7 @@ __all__ = ["MAX_ANSWERS", "Valid", "Violation", "validate_answers"]
 MAX_ANSWERS = 500
 _MA_TTHC = re.compile(r"^\d\.\d{6}$")
 _PROFILE_FIELDS = frozenset({"type", "age_band", "sex", "ethnicity"})
+_SEXES = tuple(s.value for s in RespondentSex)
 
 
 @dataclass(frozen=True)
@@ -76,10 +74,9 @@ def validate_answers(  # noqa: PLR0917 - each argument is one field of the submi
     if ma_tthc is not None and not (isinstance(ma_tthc, str) and _MA_TTHC.match(ma_tthc)):
         problems.append(Violation("ma_tthc", ma_tthc, "a MaTTHC is a digit, a dot and six digits, e.g. 1.001776"))
     checked_weight = _check_weight(instrument, weight, problems)
-    if policy_group is None:
+    if policy_group is None and instrument.needs_policy_group:
         for answer in normalised:
-            item = instrument.item(answer.item_id)
-            if item is not None and item.needs_policy_group:
+            if answer.item_id in instrument.needs_policy_group:
                 problems.append(Violation(f"answers.{answer.item_id}", answer.value, "needs the policy_group surveyed"))
     if problems or profile is None:
         return problems or [Violation("respondent", respondent, "invalid respondent profile")]
@@ -116,27 +113,43 @@ def _answers_by_item(answers: Any, problems: list[Violation]) -> dict[str, Any]:
     return by_item
 
 
-@cache
-def _answers_adapter() -> TypeAdapter[tuple[Answer, ...]]:
-    # one validation pass in pydantic-core for all answers: ~10x cheaper than an Answer(...) per item
-    return TypeAdapter(tuple[Answer, ...])
+#: validated answers by (item, type, value): an Answer is a frozen value, and a questionnaire's items have a
+#: few dozen possible answers each, so each is validated once per process instead of once per submission
+#: (building ~30 answer models was the largest single cost of a submission). Bounded: past the limit
+#: (multi-choice combinations of many instruments) answers are validated as they come.
+_ANSWERS: dict[tuple[str, type, object], Answer] = {}
+_ANSWERS_LIMIT = 20_000
+
+
+def _answer(item_id: str, value: int | str | tuple[str, ...]) -> Answer:
+    key = (item_id, type(value), value)  # the type too: True == 1 and hashes alike
+    found = _ANSWERS.get(key)
+    if found is None:
+        found = Answer(item_id=item_id, value=value)
+        if len(_ANSWERS) < _ANSWERS_LIMIT:
+            _ANSWERS[key] = found
+    return found
 
 
 def _check_items(instrument: Instrument, by_item: dict[str, Any], problems: list[Violation]) -> tuple[Answer, ...]:
-    items = instrument.items()
     for item_id, value in by_item.items():
         if instrument.item(item_id) is None:
             problems.append(Violation(f"answers.{item_id}", value, f"no such item in {instrument.key}"))
-    normalised: list[dict[str, Any]] = []
-    for item in items:
-        if item.id not in by_item or by_item[item.id] is None:
+    normalised: list[Answer] = []
+    for item, as_is in instrument.accepted_as_is():
+        value = by_item.get(item.id)
+        if value is None:
             if item.required:
                 problems.append(Violation(f"answers.{item.id}", None, f"required by {instrument.key}"))
             continue
-        value = _check_value(instrument, item, by_item[item.id], problems)
+        # exact types: true is not the scale point 1, and an int subclass takes the full check
+        if (type(value) is int or type(value) is str) and value in as_is:
+            normalised.append(_answer(item.id, value))
+            continue
+        value = _check_value(instrument, item, value, problems)
         if value is not None:
-            normalised.append({"item_id": item.id, "value": value})
-    return _answers_adapter().validate_python(normalised) if not problems else ()
+            normalised.append(_answer(item.id, value))
+    return tuple(normalised) if not problems else ()
 
 
 def _check_value(
@@ -195,16 +208,15 @@ def _check_profile(instrument: Instrument, respondent: Any, problems: list[Viola
             rule = "not recorded: the profile holds bands only (type, age_band, sex, ethnicity), no personal data"
             problems.append(Violation(f"respondent.{name}", respondent[name], rule))
     kind = respondent.get("type")
-    allowed_types = [t.value for t in spec.types]
-    if kind not in allowed_types:
+    if kind not in spec.types:  # StrEnum members equal their values; a non-str never matches
+        allowed_types = [t.value for t in spec.types]
         problems.append(Violation("respondent.type", kind, f"one of {allowed_types} for {instrument.key}"))
     age = respondent.get("age_band")
     if age not in spec.age_bands:
         problems.append(Violation("respondent.age_band", age, f"one of the bands {list(spec.age_bands)}"))
     sex = respondent.get("sex")
-    sexes = [s.value for s in RespondentSex]
-    if sex not in sexes:
-        problems.append(Violation("respondent.sex", sex, f"one of {sexes}"))
+    if sex not in _SEXES:
+        problems.append(Violation("respondent.sex", sex, f"one of {list(_SEXES)}"))
     ethnicity = respondent.get("ethnicity")
     if ethnicity is not None:
         if spec.ethnicity is None:
