@@ -60,6 +60,7 @@ from contracts.dossiers import (
 )
 from contracts.envelope import make_envelope
 from contracts.registry import default_registry
+from contracts.topics import DOSSIERS_EVENTS, TOPICS
 from contracts.wire import encode
 from eventkit import projection
 from eventkit.deadletter import DeadLetterPublisher
@@ -69,11 +70,13 @@ from eventkit.projection import Batch, Projection, ProjectionRunner
 from eventkit.settings import KafkaSettings
 from eventkit.units import UnitRegistry
 from infra.local import LocalKafka, LocalPostgres, ensure_kafka_libs, find_repo_root
-from services.scoring.app import legacy_district_of
+from infra.topics import provision_topics, topic_spec
+from services.scoring.app import legacy_district_of, scoring_projections
 from services.scoring.configs import load_configs
 from services.scoring.domain.periods import PeriodKind
 from services.scoring.indicator_api import IndicatorQueries, indicator_router
 from services.scoring.projections import DossierIndicatorsProjection, UnitActivityProjection
+from services.scoring.rebuild import rebuild
 from services.scoring.settings import ScoringSettings
 from services.scoring.subscriptions import MIGRATIONS as SUBSCRIPTION_MIGRATIONS
 from services.scoring.subscriptions import dossier_change_hook
@@ -536,6 +539,34 @@ async def fill_read_model(url: str, bootstrap: str, dossiers: int) -> str:
     return schema
 
 
+async def bench_rebuild(url: str, bootstrap: str, dossiers: int) -> dict[str, Any]:
+    """``chiso scoring rebuild`` as the CLI runs it (every projection of the service, batches of 5,000, swap)
+    over ``dossiers`` x 2 canonical dossier events on the real topics of the service; the rate, the time it
+    implies for 10 M events (an extrapolation, said so), and the process's peak RSS while it runs."""
+    await provision_topics(bootstrap, [topic_spec(t) for t in TOPICS])
+    records = dossier_records(dossiers, prefix=f"R{uuid.uuid4().hex[:6]}")
+    await _produce(bootstrap, DOSSIERS_EVENTS, records)
+    del records
+    measured_peak = _reset_peak_rss()
+    report = await rebuild(
+        database_url=url,
+        schema=f"bench_rebuild_{uuid.uuid4().hex[:6]}",
+        kafka=KafkaSettings(bootstrap_servers=bootstrap),
+        registry=default_registry(),
+        projections=scoring_projections(),
+        swap=True,
+    )
+    rate = report.events / report.seconds
+    return {
+        "events": report.events,
+        "seconds": round(report.seconds, 1),
+        "events_per_s": round(rate),
+        "extrapolated_10M_minutes": round(10_000_000 / rate / 60, 1),
+        "differences": report.differences,
+        "peak_rss_mb": round(_rss_mb("VmHWM"), 1) if measured_peak else None,
+    }
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     with ExitStack() as stack:
         url = os.environ.get("DATABASE_URL")
@@ -559,6 +590,9 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         if "freshness" in phases:
             result["freshness"] = await bench_freshness(url, bootstrap, args.rate, args.seconds)
             console.print(result["freshness"])
+        if "rebuild" in phases:
+            result["rebuild"] = await bench_rebuild(url, bootstrap, args.dossiers)
+            console.print(result["rebuild"])
         if "table" in phases:
             filled = filled or args.table_schema or await fill_read_model(url, bootstrap, args.dossiers)
             result["province_table"] = await bench_table(
@@ -579,7 +613,9 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=int, default=20, help="length of the freshness run")
     parser.add_argument("--requests", type=int, default=20_000, help="requests per endpoint for the table run")
     parser.add_argument("--clients", type=int, default=100, help="concurrent clients for the table run")
-    parser.add_argument("--phases", default="throughput,freshness,table", help="which phases to run (comma list)")
+    parser.add_argument(
+        "--phases", default="throughput,freshness,table", help="which phases to run (comma list; also: rebuild)"
+    )
     parser.add_argument("--table-schema", default="", help="table phase alone: an already filled read model schema")
     parser.add_argument("--table-repeat", type=int, default=3, help="table phase: interleaved rounds (medians)")
     parser.add_argument(
