@@ -215,11 +215,12 @@ async def _swap(conn: Connection, live: str, fresh: str, old: str, replayed: Seq
     for table in await _tables(conn, live):
         if table not in _PLUMBING_TABLES and table not in replayed:
             await conn.execute(f"ALTER TABLE {live}.{table} SET SCHEMA {fresh}")
-    await conn.execute(
-        f"""INSERT INTO {fresh}.schema_migrations (component, name, applied_at)
-            SELECT component, name, applied_at FROM {live}.schema_migrations l
-            WHERE NOT EXISTS (SELECT 1 FROM {fresh}.schema_migrations f WHERE f.component = l.component)"""
-    )
+    if await _exists(conn, f"{live}.schema_migrations"):  # none on a database the service never ran on
+        await conn.execute(
+            f"""INSERT INTO {fresh}.schema_migrations (component, name, applied_at)
+                SELECT component, name, applied_at FROM {live}.schema_migrations l
+                WHERE NOT EXISTS (SELECT 1 FROM {fresh}.schema_migrations f WHERE f.component = l.component)"""
+        )
     if await _exists(conn, f"{fresh}.scoring_dirty") and await _exists(conn, f"{fresh}.indicator_counters"):
         # subscribers get every value the rebuild corrected (the publisher sends only values that changed)
         await conn.execute(

@@ -221,3 +221,30 @@ async def test_rebuild_swaps_in_the_same_read_models_and_verify_catches_tamperin
     result = await asyncio.to_thread(CliRunner().invoke, chiso, ["scoring", "verify"])
     assert result.exit_code == 1, result.output
     assert "r06.received" in result.output
+
+
+async def test_rebuild_on_a_database_the_service_never_ran_on_creates_the_live_schema(
+    fresh_database: str, kafka_bootstrap: str
+) -> None:
+    """First install from history: no live schema yet; the rebuilt one becomes it (no comparison to make)."""
+    await provision_topics(kafka_bootstrap, [topic_spec(t) for t in TOPICS])
+    unit = f"{random.randint(10000, 99999)}"
+    await _publish(kafka_bootstrap, unit, "01", range(4), resolve=True)
+    schema = f"scoring_first_{uuid.uuid4().hex[:6]}"
+    report = await rebuild(
+        database_url=fresh_database,
+        schema=schema,
+        kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap),
+        registry=REGISTRY,
+        projections=scoring_projections(),
+        swap=True,
+    )
+    assert report.swapped
+    assert {t.examples[0] for t in report.tables} == {"(no live table)"}
+    pool = await create_pool(fresh_database, schema, max_size=2)
+    try:
+        assert await _received(pool, unit) == 4
+        # the migrations are recorded, so the service starting on it later applies nothing twice
+        assert await pool.fetchval("SELECT count(*) FROM schema_migrations WHERE component = 'eventkit.projection'")
+    finally:
+        await pool.close()
