@@ -80,6 +80,7 @@ from services.scoring.rebuild import rebuild
 from services.scoring.settings import ScoringSettings
 from services.scoring.subscriptions import MIGRATIONS as SUBSCRIPTION_MIGRATIONS
 from services.scoring.subscriptions import dossier_change_hook
+from services.scoring.table_lane import TableLane
 
 VN = timezone(timedelta(hours=7))
 PROVINCE = "79"
@@ -361,19 +362,23 @@ TABLES = {
 
 
 def serve(url: str, schema: str, port: int) -> None:
-    """The query API of the scoring service over an existing read model, plus a trivial baseline route, on
-    uvicorn with uvloop and httptools (what the service gets), no access log."""
+    """The query API of the scoring service over an existing read model, with the table lane as the service
+    installs it, plus a trivial baseline route, on uvicorn with uvloop and httptools (what the service gets),
+    no access log."""
     settings = ScoringSettings()
+    started: list[IndicatorQueries] = []
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = await create_pool(url, schema, min_size=4, max_size=10)
         queries = IndicatorQueries(pool, load_configs(), settings.d766_default, UnitRegistry.load)
         app.include_router(indicator_router(queries))
+        started.append(queries)
         yield
         await pool.close()
 
     app = FastAPI(lifespan=lifespan)
+    app.add_middleware(TableLane, queries=lambda: started[-1] if started else None)
 
     @app.get("/trivial")
     async def trivial() -> dict[str, bool]:

@@ -28,6 +28,7 @@ from services.scoring.ranges import load_schemes
 from services.scoring.settings import ScoringSettings
 from services.scoring.subscriptions import MIGRATIONS as SUBSCRIPTION_MIGRATIONS
 from services.scoring.subscriptions import IndicatorPublisher, dossier_change_hook, unit_days_hook
+from services.scoring.table_lane import TableLane
 
 __all__ = ["build_app", "legacy_district_of", "scoring_projections"]
 
@@ -103,9 +104,11 @@ def build_app(settings: ScoringSettings | None = None, shell: ServiceSettings | 
             schemes=load_schemes(),  # year-to-date and the provinces' reporting periods
             range_interval_s=own.publish_range_interval_ms / 1000,
         )
+        started.append(queries)
         return [*runners, publisher, relay], routers
 
-    return service_app(
+    started: list[IndicatorQueries] = []  # the queries of the running service, for the table lane
+    app = service_app(
         shell,
         registry,
         assemble,
@@ -113,3 +116,6 @@ def build_app(settings: ScoringSettings | None = None, shell: ServiceSettings | 
         description="Live per-commune indicators projected from the dossiers, surveys and plans events.",
         dead_letter_consumers=tuple(p.name for p in projections),
     )
+    # known province-table questions answered below the framework (see services.scoring.table_lane for why)
+    app.add_middleware(TableLane, queries=lambda: started[-1] if started else None)
+    return app

@@ -479,6 +479,8 @@ class IndicatorQueries:
         self._survey_keys = survey_keys(self._aggregators)
         self._extra_keys = self._survey_keys | set(PLAN_KEYS) | set(PAR_KEYS)
         self._tables = FreshCache(self._render_table, max_age_s=TABLE_TTL_S, max_entries=_TABLE_CACHE_SIZE)
+        #: (province, raw query string) -> the question it was checked as (only answers that were not 4xx)
+        self._checked: dict[tuple[str, bytes], TableKey] = {}
         self._cells = CellMemo()
 
     def config(self, version: str | None) -> D766Config:
@@ -682,6 +684,16 @@ class IndicatorQueries:
         if not self._units().communes_of(provincecode):
             raise HTTPException(404, f"no current province {provincecode!r}")
         return (provincecode, indicator, period, period_start(period, start), cfg.version, order)
+
+    def remember_checked(self, provincecode: str, query_string: bytes, key: TableKey) -> None:
+        """``query_string`` (raw) asks ``key`` of the province: the next time it can skip the checks."""
+        if len(self._checked) >= _CHECKED_QUERIES:
+            self._checked.clear()  # bounded: a flood of distinct query strings only costs the checks again
+        self._checked[(provincecode, query_string)] = key
+
+    def checked_table(self, provincecode: str, query_string: bytes) -> TableKey | None:
+        """The question a path's province and raw query string were checked as, if they were."""
+        return self._checked.get((provincecode, query_string))
 
     async def table_json(self, key: TableKey) -> bytes:
         """The province table (see :meth:`_table`) as JSON, from a cache of rendered tables: a dashboard wall of
@@ -997,8 +1009,6 @@ def indicator_router(queries: IndicatorQueries) -> APIRouter:
     ) -> UnitIndicators:
         return await queries.unit(unitcode, period, start, config)
 
-    checked: dict[tuple[str, bytes], TableKey] = {}  # (province, raw query string) -> the question it checked as
-
     async def province_table(
         request: Request,
         *,
@@ -1012,9 +1022,7 @@ def indicator_router(queries: IndicatorQueries) -> APIRouter:
         key = queries.table_key(
             provincecode=provincecode, indicator=indicator, period=period, start=start, version=config, order=order
         )
-        if len(checked) >= _CHECKED_QUERIES:
-            checked.clear()  # bounded: a flood of distinct query strings only costs the checks again
-        checked[(provincecode, request.scope["query_string"])] = key
+        queries.remember_checked(provincecode, request.scope["query_string"], key)
         return Response(await queries.table_json(key), media_type="application/json")  # rendered once per refresh
 
     class TableRoute(APIRoute):
@@ -1026,7 +1034,7 @@ def indicator_router(queries: IndicatorQueries) -> APIRouter:
             slow = super().get_route_handler()
 
             async def handler(request: Request) -> Response:
-                key = checked.get((request.path_params.get("provincecode", ""), request.scope["query_string"]))
+                key = queries.checked_table(request.path_params.get("provincecode", ""), request.scope["query_string"])
                 if key is None:
                     return await slow(request)
                 return Response(await queries.table_json(key), media_type="application/json")

@@ -4,12 +4,12 @@ cache stays bounded (``services.scoring.table_cache``; the clock is a fake, so n
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import date
 
 import httpx
 import pytest
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, HTTPException, Request, Response
 
 from eventkit.units import UnitRegistry
 from services.scoring import indicator_api
@@ -19,6 +19,7 @@ from services.scoring.domain.periods import PeriodKind
 from services.scoring.indicator_api import IndicatorQueries, ProvinceTable, RankedRow, indicator_router
 from services.scoring.province_table import Cell, CellMemo
 from services.scoring.table_cache import FreshCache
+from services.scoring.table_lane import TableLane
 
 
 class Clock:
@@ -272,6 +273,49 @@ async def test_the_route_serves_the_rendered_table_and_documents_it() -> None:
     assert [a.status_code for a in again] == [422, 422]
     ok = schema["paths"]["/provinces/{provincecode}/communes"]["get"]["responses"]["200"]
     assert ok["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/ProvinceTable"}
+
+
+async def test_the_table_lane_answers_a_known_question_below_the_app_and_leaves_the_rest_to_it() -> None:
+    q, asked = queries()
+    reached: list[str] = []
+    app = FastAPI()
+    app.include_router(indicator_router(q))
+
+    @app.middleware("http")
+    async def count(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        reached.append(request.url.path)  # what got past the lane into the app
+        return await call_next(request)
+
+    app.add_middleware(TableLane, queries=lambda: q)
+    params = {"indicator": "r06.on_time_rate", "period": "month", "start": "2026-03-15"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as api:
+        first = await api.get("/provinces/79/communes", params=params)  # unknown yet: checked by the route
+        second = await api.get("/provinces/79/communes", params=params)  # known: the lane
+        other_province = await api.get("/provinces/01/communes", params=params)  # same query, other path
+        unknown = [await api.get("/provinces/79/communes", params={**params, "indicator": "nope"}) for _ in range(2)]
+        posted = await api.post("/provinces/79/communes", params=params)
+    assert first.status_code == second.status_code == 200
+    assert second.content == first.content
+    assert second.headers["content-type"] == "application/json"
+    assert int(second.headers["content-length"]) == len(second.content)
+    assert ProvinceTable.model_validate_json(other_province.content).provincecode == "01"
+    assert [u.status_code for u in unknown] == [422, 422]  # refusals are never known: the route refuses each
+    assert posted.status_code == 405
+    assert reached == ["/provinces/79/communes", "/provinces/01/communes"] + ["/provinces/79/communes"] * 3
+    assert len(asked) == 2  # 79 and 01: the lane reads the same cache of rendered tables
+
+
+async def test_the_table_lane_passes_everything_on_before_the_service_has_started() -> None:
+    app = FastAPI()
+
+    @app.get("/provinces/{code}/communes")
+    async def table(code: str) -> dict[str, str]:
+        return {"from": "app"}
+
+    app.add_middleware(TableLane, queries=lambda: None)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app), base_url="http://t") as api:
+        answer = await api.get("/provinces/79/communes?indicator=x")
+    assert answer.json() == {"from": "app"}
 
 
 # --- scored cells are reused while a commune's inputs do not change ---------------------------------------
