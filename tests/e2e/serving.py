@@ -14,6 +14,13 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from eventkit.service import ServiceSettings
+from eventkit.settings import DatabaseSettings, KafkaSettings, LogSettings
+from services.dossiers.app import build_app as dossiers_app
+from services.dossiers.settings import DossiersSettings
+from services.scoring.app import build_app as scoring_app
+from services.scoring.settings import ScoringSettings
+
 
 def free_port() -> int:
     """A TCP port nothing listens on right now."""
@@ -69,3 +76,28 @@ def serve_in_thread(app: FastAPI, *, name: str, ready_path: str = "/ready", wait
     finally:
         server.should_exit = True
         thread.join(30)
+
+
+def shell_settings(name: str, database_url: str, kafka_bootstrap: str) -> ServiceSettings:
+    """A service under test: its own name and schema, the test broker and database, quiet logs."""
+    return ServiceSettings(
+        name,
+        name,
+        KafkaSettings(bootstrap_servers=kafka_bootstrap),
+        DatabaseSettings(url=database_url),
+        LogSettings(level="WARNING"),
+    )
+
+
+@contextlib.asynccontextmanager
+async def dossiers_and_scoring(
+    database_url: str, kafka_bootstrap: str, *, pseudonym_secret: str, scoring: ScoringSettings | None = None
+) -> AsyncIterator[dict[str, str]]:
+    """The dossiers service (overdue scheduler on a 1 s tick, 3 s settle) and the scoring service, served;
+    yields their base URLs by name."""
+    own = DossiersSettings(pseudonym_secret=pseudonym_secret, overdue_interval_s=1, overdue_settle_s=3)
+    async with (
+        serve(dossiers_app(own, shell_settings("dossiers", database_url, kafka_bootstrap))) as dossiers,
+        serve(scoring_app(scoring, shell_settings("scoring", database_url, kafka_bootstrap))) as scoring_url,
+    ):
+        yield {"dossiers": dossiers, "scoring": scoring_url}

@@ -33,15 +33,10 @@ import pytest_asyncio
 from confluent_kafka import Producer
 
 from contracts.topics import DOSSIERS_INBOUND
-from eventkit.service import ServiceSettings
-from eventkit.settings import DatabaseSettings, KafkaSettings, LogSettings
 from eventkit.units import UnitRegistry
 from eventkit.worktime import WorkingCalendar
-from services.dossiers.app import build_app as dossiers_app
 from services.dossiers.dvcqg import iter_records, map_sync_body
-from services.dossiers.settings import DossiersSettings
-from services.scoring.app import build_app as scoring_app
-from tests.e2e.serving import serve
+from tests.e2e.serving import dossiers_and_scoring
 
 pytestmark = pytest.mark.e2e
 MONTH = Path(__file__).resolve().parents[2] / "examples" / "dvcqg" / "commune-month.jsonl"
@@ -51,21 +46,10 @@ MARCH = {"period": "month", "start": "2026-03-15"}
 
 @pytest_asyncio.fixture
 async def services(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[dict[str, str]]:
-    def shell(name: str) -> ServiceSettings:
-        return ServiceSettings(
-            name,
-            name,
-            KafkaSettings(bootstrap_servers=kafka_bootstrap),
-            DatabaseSettings(url=fresh_database),
-            LogSettings(level="WARNING"),
-        )
-
-    own = DossiersSettings(pseudonym_secret="e2e-scoring-key-0123456789", overdue_interval_s=1, overdue_settle_s=3)
-    async with (
-        serve(dossiers_app(own, shell("dossiers"))) as dossiers,
-        serve(scoring_app(shell=shell("scoring"))) as scoring,
-    ):
-        yield {"dossiers": dossiers, "scoring": scoring}
+    async with dossiers_and_scoring(
+        fresh_database, kafka_bootstrap, pseudonym_secret="e2e-scoring-key-0123456789"
+    ) as urls:
+        yield urls
 
 
 def _records(unit: str, province: str, run: str) -> list[tuple[bytes, bytes, list[tuple[str, bytes]]]]:

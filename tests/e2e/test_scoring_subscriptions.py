@@ -22,14 +22,9 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from eventkit.service import ServiceSettings
-from eventkit.settings import DatabaseSettings, KafkaSettings, LogSettings
 from eventkit.units import UnitRegistry
-from services.dossiers.app import build_app as dossiers_app
-from services.dossiers.settings import DossiersSettings
-from services.scoring.app import build_app as scoring_app
 from services.scoring.settings import ScoringSettings
-from tests.e2e.serving import serve
+from tests.e2e.serving import dossiers_and_scoring
 from tests.e2e.test_scoring_month import MARCH, _publish, _records
 
 pytestmark = pytest.mark.e2e
@@ -38,25 +33,13 @@ SUBSCRIBER = Path(__file__).resolve().parents[2] / "examples" / "subscriber.py"
 
 @pytest_asyncio.fixture
 async def services(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[dict[str, str]]:
-    def shell(name: str) -> ServiceSettings:
-        return ServiceSettings(
-            name,
-            name,
-            KafkaSettings(bootstrap_servers=kafka_bootstrap),
-            DatabaseSettings(url=fresh_database),
-            LogSettings(level="WARNING"),
-        )
-
-    own = DossiersSettings(
-        pseudonym_secret="e2e-subscriptions-key-0123456789", overdue_interval_s=1, overdue_settle_s=3
-    )
-    async with (
-        serve(dossiers_app(own, shell("dossiers"))) as dossiers,
-        serve(
-            scoring_app(ScoringSettings(publish_interval_ms=300, publish_range_interval_ms=1000), shell("scoring"))
-        ) as scoring,
-    ):
-        yield {"dossiers": dossiers, "scoring": scoring}
+    async with dossiers_and_scoring(
+        fresh_database,
+        kafka_bootstrap,
+        pseudonym_secret="e2e-subscriptions-key-0123456789",
+        scoring=ScoringSettings(publish_interval_ms=300, publish_range_interval_ms=1000),
+    ) as urls:
+        yield urls
 
 
 def _subscribe(bootstrap: str, *args: str) -> list[dict]:
