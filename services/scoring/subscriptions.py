@@ -533,25 +533,7 @@ class IndicatorPublisher:
 
     @staticmethod
     async def _record(conn: Connection, changed: Sequence[tuple[DirtyKey, IndicatorValue]]) -> None:
-        if not changed:
-            return
-        await conn.execute(
-            """INSERT INTO scoring_published (unitcode, period_kind, period_start, indicator_key, value, numerator,
-                                              denominator, na_reason)
-               SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::text[], $5::float8[], $6::float8[],
-                                    $7::float8[], $8::text[])
-               ON CONFLICT (unitcode, period_kind, period_start, indicator_key) DO UPDATE SET
-                   value = EXCLUDED.value, numerator = EXCLUDED.numerator, denominator = EXCLUDED.denominator,
-                   na_reason = EXCLUDED.na_reason, published_at = now()""",
-            [k.unitcode for k, _ in changed],
-            [k.kind.value for k, _ in changed],
-            [k.start for k, _ in changed],
-            [v.key for _, v in changed],
-            [v.value for _, v in changed],
-            [v.numerator for _, v in changed],
-            [v.denominator for _, v in changed],
-            [v.na_reason.value if v.na_reason else None for _, v in changed],
-        )
+        await _record_published(conn, [((k.unitcode, k.kind.value, k.start), v) for k, v in changed])
 
 
 def _range_key(row: asyncpg.Record, today: date) -> RangeKey:
@@ -603,6 +585,12 @@ async def _last_published_ranges(
 
 
 async def _record_ranges(conn: Connection, changed: Sequence[tuple[RangeKey, IndicatorValue]]) -> None:
+    await _record_published(conn, [((k.unitcode, k.kind, k.first), v) for k, v in changed])
+
+
+async def _record_published(conn: Connection, changed: Sequence[tuple[tuple[str, str, date], IndicatorValue]]) -> None:
+    """Remember the values just published, per (unit, stored period kind, period start) and indicator: the next
+    round publishes only what differs from them."""
     if not changed:
         return
     await conn.execute(
@@ -613,9 +601,9 @@ async def _record_ranges(conn: Connection, changed: Sequence[tuple[RangeKey, Ind
            ON CONFLICT (unitcode, period_kind, period_start, indicator_key) DO UPDATE SET
                value = EXCLUDED.value, numerator = EXCLUDED.numerator, denominator = EXCLUDED.denominator,
                na_reason = EXCLUDED.na_reason, published_at = now()""",
-        [k.unitcode for k, _ in changed],
-        [k.kind for k, _ in changed],
-        [k.first for k, _ in changed],
+        [k[0] for k, _ in changed],
+        [k[1] for k, _ in changed],
+        [k[2] for k, _ in changed],
         [v.key for _, v in changed],
         [v.value for _, v in changed],
         [v.numerator for _, v in changed],
