@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -134,14 +135,18 @@ async def load_catalogue(pool: asyncpg.Pool) -> Catalogue:
     return Catalogue(Procedure(**dict(r)) for r in rows)
 
 
-async def tthc_days(pool: asyncpg.Pool, scope: Scope, first: date, last: date) -> list[TthcDay]:
+async def tthc_days(
+    pool: asyncpg.Pool, scope: Scope, first: date, last: date, *, by_unit: bool = False
+) -> dict[str, list[TthcDay]]:
     """The scope's dossiers received from ``first`` to ``last`` per (TTHC, receipt day), from the per-dossier
-    read model (its stored contributions: the same facts the counters are made of)."""
+    read model (its stored contributions: the same facts the counters are made of) — per unit of the scope
+    (``by_unit``), else under the scope's own code."""
+    unit = "d.unitcode" if by_unit else "$1::text"
     rows = await pool.fetch(
-        f"""SELECT ma, day, count(*) AS received, count(*) FILTER (WHERE online) AS online,
+        f"""SELECT unit, ma, day, count(*) AS received, count(*) FILTER (WHERE online) AS online,
                    count(*) FILTER (WHERE online_ok) AS online_ok, count(*) FILTER (WHERE fee AND synced) AS fee_synced,
                    count(*) FILTER (WHERE vneid) AS vneid
-            FROM (SELECT d.state ->> 'ma_tthc' AS ma, c.day,
+            FROM (SELECT {unit} AS unit, d.state ->> 'ma_tthc' AS ma, c.day,
                          'r06.received.online' = ANY(d.contrib_keys) AS online,
                          'd766.3_3.online' = ANY(d.contrib_keys) AS online_ok,
                          'd766.3_6.fee' = ANY(d.contrib_keys) AS fee,
@@ -149,15 +154,17 @@ async def tthc_days(pool: asyncpg.Pool, scope: Scope, first: date, last: date) -
                          'd766.4_5b.vneid' = ANY(d.contrib_keys) AS vneid
                   FROM dossier_facts d, unnest(d.contrib_keys, d.contrib_days) AS c(k, day)
                   WHERE d.{scope.column} = $1 AND c.k = 'r06.received' AND c.day BETWEEN $2 AND $3) x
-            WHERE ma IS NOT NULL GROUP BY ma, day""",
+            WHERE ma IS NOT NULL GROUP BY unit, ma, day""",
         scope.value,
         first,
         last,
     )
-    return [
-        TthcDay(r["ma"], r["day"], r["received"], r["online"], r["online_ok"], r["fee_synced"], r["vneid"])
-        for r in rows
-    ]
+    out: dict[str, list[TthcDay]] = defaultdict(list)
+    for r in rows:
+        out[r["unit"]].append(
+            TthcDay(r["ma"], r["day"], r["received"], r["online"], r["online_ok"], r["fee_synced"], r["vneid"])
+        )
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,5 +214,5 @@ async def catalogue_for(
     catalogue = await load_catalogue(pool)
     if not catalogue:
         return {}
-    rows = await tthc_days(pool, scope_of(unitcode), first, last)
+    rows = (await tthc_days(pool, scope_of(unitcode), first, last)).get(unitcode, [])
     return catalogue_values(catalogue, levels_for_scope(unitcode), last, rows, values.get("d766.1_4"))

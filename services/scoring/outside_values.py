@@ -10,14 +10,13 @@ ratings of all the windows in two queries.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, MutableMapping, Sequence
 from datetime import date
 
 import asyncpg
 
-from services.scoring.catalogue import load_catalogue
-from services.scoring.domain.catalogue import TthcDay, catalogue_values, levels_for_scope
+from services.scoring.catalogue import load_catalogue, tthc_days
+from services.scoring.domain.catalogue import catalogue_values, levels_for_scope
 from services.scoring.domain.config import D766Config
 from services.scoring.domain.feedback import FEEDBACK_KEYS
 from services.scoring.domain.indicators import IndicatorValue
@@ -48,36 +47,6 @@ async def _exists(pool: asyncpg.Pool, table: str) -> bool:
     return bool(await pool.fetchval("SELECT to_regclass($1) IS NOT NULL", table))
 
 
-async def _tthc_days(
-    pool: asyncpg.Pool, scope: Scope, first: date, last: date, *, by_unit: bool
-) -> dict[str, list[TthcDay]]:
-    """The scope's received dossiers per (TTHC, day) per unit (or for the scope), as catalogue.tthc_days."""
-    unit = "d.unitcode" if by_unit else "$1::text"
-    rows = await pool.fetch(
-        f"""SELECT unit, ma, day, count(*) AS received, count(*) FILTER (WHERE online) AS online,
-                   count(*) FILTER (WHERE online_ok) AS online_ok, count(*) FILTER (WHERE fee AND synced) AS fee_synced,
-                   count(*) FILTER (WHERE vneid) AS vneid
-            FROM (SELECT {unit} AS unit, d.state ->> 'ma_tthc' AS ma, c.day,
-                         'r06.received.online' = ANY(d.contrib_keys) AS online,
-                         'd766.3_3.online' = ANY(d.contrib_keys) AS online_ok,
-                         'd766.3_6.fee' = ANY(d.contrib_keys) AS fee,
-                         'd766.1_4.synced' = ANY(d.contrib_keys) AS synced,
-                         'd766.4_5b.vneid' = ANY(d.contrib_keys) AS vneid
-                  FROM dossier_facts d, unnest(d.contrib_keys, d.contrib_days) AS c(k, day)
-                  WHERE d.{scope.column} = $1 AND c.k = 'r06.received' AND c.day BETWEEN $2 AND $3) x
-            WHERE ma IS NOT NULL GROUP BY unit, ma, day""",
-        scope.value,
-        first,
-        last,
-    )
-    out: dict[str, list[TthcDay]] = defaultdict(list)
-    for r in rows:
-        out[r["unit"]].append(
-            TthcDay(r["ma"], r["day"], r["received"], r["online"], r["online_ok"], r["fee_synced"], r["vneid"])
-        )
-    return out
-
-
 async def add_outside_values(
     pool: asyncpg.Pool,
     scope: Scope,
@@ -94,7 +63,7 @@ async def add_outside_values(
         loaded = await load_catalogue(pool)
         if loaded:
             for w in windows:
-                days = await _tthc_days(pool, scope, w.start, w.end, by_unit=by_unit)
+                days = await tthc_days(pool, scope, w.start, w.end, by_unit=by_unit)
                 for (unit, start), unit_values in values.items():
                     if start == w.start:
                         unit_values.update(
