@@ -355,6 +355,8 @@ async def rebuild(
         finally:
             await lock.close()
             await consumer.stop()
+            for runner in runners:  # used to apply batches only: their own consumers never started, but are open
+                await runner.stop()
     finally:
         await pool.close()
         if not swap or not tables:
