@@ -24,20 +24,30 @@ from contracts.dossiers import (
 from contracts.envelope import make_envelope
 from contracts.registry import default_registry
 from contracts.wire import encode, read_headers
+from eventkit import postgres
 from eventkit import projection as plumbing
 from eventkit.pg import apply_migrations, create_pool
 from eventkit.projection import ConsumedEvent
+from services.scoring.app import scoring_projections
 from services.scoring.projections import DossierIndicatorsProjection
+from services.scoring.subscriptions import MIGRATIONS as SUBSCRIPTIONS
 
 REGISTRY = default_registry()
 _offsets = itertools.count()
 
 
-async def scoring_pool(url: str) -> AsyncIterator[asyncpg.Pool]:
-    """A pool on the ``scoring`` schema with the dossier projection's tables (body of a fixture)."""
+async def scoring_pool(url: str, *, whole_service: bool = False) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the ``scoring`` schema with the dossier projection's tables (body of a fixture); with
+    ``whole_service``, the tables of every projection, the publisher's and the event store's too."""
     pool = await create_pool(url, "scoring", min_size=1, max_size=4)
     await apply_migrations(pool, "eventkit.projection", plumbing.MIGRATIONS)
-    await apply_migrations(pool, "scoring.dossier_indicators", DossierIndicatorsProjection.migrations)
+    if whole_service:
+        await apply_migrations(pool, "eventkit.store", postgres.MIGRATIONS)
+        for projection in scoring_projections():
+            await apply_migrations(pool, projection.name, projection.migrations)
+        await apply_migrations(pool, "scoring.subscriptions", SUBSCRIPTIONS)
+    else:
+        await apply_migrations(pool, "scoring.dossier_indicators", DossierIndicatorsProjection.migrations)
     try:
         yield pool
     finally:

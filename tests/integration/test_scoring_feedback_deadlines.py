@@ -12,16 +12,13 @@ import pytest_asyncio
 
 from contracts.dossiers import FeedbackCategory, FeedbackState
 from contracts.registry import default_registry
-from eventkit import postgres
-from eventkit import projection as plumbing
-from eventkit.pg import apply_migrations, create_pool
 from eventkit.postgres import PostgresEventStore
-from services.scoring.app import scoring_projections
 from services.scoring.configs import DEFAULT_VERSION
 from services.scoring.projections_feedback import FeedbackProjection
 from services.scoring.ranges import load_schemes
-from services.scoring.subscriptions import MIGRATIONS, IndicatorPublisher, unit_days_hook
+from services.scoring.subscriptions import IndicatorPublisher, unit_days_hook
 from services.scoring.subscriptions_deadlines import take_due_deadlines
+from tests.integration.scoring_events import scoring_pool
 from tests.integration.test_scoring_feedback import apply, pakn, state
 from tests.integration.test_scoring_publish_ranges import published
 
@@ -33,16 +30,8 @@ DEADLINE = datetime(2026, 3, 23, 9, 0, 1, tzinfo=VN)  # 15 working days after re
 
 @pytest_asyncio.fixture
 async def pool(fresh_database: str):
-    pool = await create_pool(fresh_database, "scoring", min_size=1, max_size=4)
-    await apply_migrations(pool, "eventkit.store", postgres.MIGRATIONS)
-    await apply_migrations(pool, "eventkit.projection", plumbing.MIGRATIONS)
-    for projection in scoring_projections():
-        await apply_migrations(pool, projection.name, projection.migrations)
-    await apply_migrations(pool, "scoring.subscriptions", MIGRATIONS)
-    try:
-        yield pool
-    finally:
-        await pool.close()
+    async for opened in scoring_pool(fresh_database, whole_service=True):
+        yield opened
 
 
 class Clock:

@@ -19,22 +19,17 @@ from contracts.dossiers import (
     TimelinessClass,
 )
 from contracts.registry import default_registry
-from eventkit import postgres
-from eventkit import projection as plumbing
-from eventkit.pg import apply_migrations, create_pool
 from eventkit.postgres import PostgresEventStore
-from services.scoring.app import scoring_projections
 from services.scoring.configs import DEFAULT_VERSION, load_configs
 from services.scoring.projections import DossierIndicatorsProjection
 from services.scoring.projections_feedback import FeedbackProjection
 from services.scoring.ranges import compute_range, flatten, load_schemes, resolve_range
 from services.scoring.subscriptions import (
-    MIGRATIONS,
     IndicatorPublisher,
     dossier_change_hook,
     unit_days_hook,
 )
-from tests.integration.scoring_events import consumed, received, resolved
+from tests.integration.scoring_events import consumed, received, resolved, scoring_pool
 
 pytestmark = pytest.mark.integration
 VN = timezone(timedelta(hours=7))
@@ -44,16 +39,8 @@ CONFIG = load_configs()[DEFAULT_VERSION]
 
 @pytest_asyncio.fixture
 async def pool(fresh_database: str):
-    pool = await create_pool(fresh_database, "scoring", min_size=1, max_size=4)
-    await apply_migrations(pool, "eventkit.store", postgres.MIGRATIONS)
-    await apply_migrations(pool, "eventkit.projection", plumbing.MIGRATIONS)
-    for projection in scoring_projections():
-        await apply_migrations(pool, projection.name, projection.migrations)
-    await apply_migrations(pool, "scoring.subscriptions", MIGRATIONS)
-    try:
-        yield pool
-    finally:
-        await pool.close()
+    async for opened in scoring_pool(fresh_database, whole_service=True):
+        yield opened
 
 
 def refused(dossier_id: str, at: datetime) -> DossierRefused:
