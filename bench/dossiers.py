@@ -31,7 +31,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.dvcqg_gen import write_jsonl
-from bench.run import _raw_getmany, _topic, console
+from bench.run import _raw_getmany, _topic, bench_infra, console
 from contracts.registry import default_registry
 from eventkit import postgres, projection, relay
 from eventkit.deadletter import DeadLetterPublisher
@@ -41,7 +41,6 @@ from eventkit.postgres import PostgresEventStore
 from eventkit.projection import ProjectionRunner
 from eventkit.settings import KafkaSettings
 from eventkit.worktime import WorkingCalendar
-from infra.local import LocalKafka, LocalPostgres, ensure_kafka_libs, find_repo_root
 from services.dossiers import intake as intake_module
 from services.dossiers.compose import build_intake
 from services.dossiers.dvcqg import iter_records, map_sync_body
@@ -294,12 +293,7 @@ async def bench_inbound(url: str, bootstrap: str, n_records: int, processes: int
 
 async def main(args: argparse.Namespace) -> dict:
     with ExitStack() as stack:
-        url = os.environ.get("DATABASE_URL") or stack.enter_context(LocalPostgres(dbname="bench")).url
-        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        if not bootstrap:
-            libs = ensure_kafka_libs(find_repo_root())
-            bootstrap = stack.enter_context(LocalKafka(libs, heap="-Xms1g -Xmx1g")).bootstrap_servers
-        console.print(f"broker {bootstrap}, database {url}")
+        url, bootstrap = bench_infra(stack)
         result: dict = {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},

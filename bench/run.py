@@ -242,16 +242,26 @@ async def bench_projection(url: str, bootstrap: str, n: int, repeat: int) -> dic
     return results
 
 
+def bench_database(stack: ExitStack) -> str:
+    """``DATABASE_URL`` if set, else a throw-away local PostgreSQL (fsync=off) kept open by ``stack``."""
+    return os.environ.get("DATABASE_URL") or stack.enter_context(LocalPostgres(dbname="bench")).url
+
+
+def bench_infra(stack: ExitStack) -> tuple[str, str]:
+    """(database URL, bootstrap servers): the environment's if set, else the project's own local PostgreSQL
+    and Kafka broker, kept running by ``stack`` (every benchmark starts them the same way)."""
+    url = bench_database(stack)
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not bootstrap:
+        libs = ensure_kafka_libs(find_repo_root())
+        bootstrap = stack.enter_context(LocalKafka(libs, heap="-Xms1g -Xmx1g")).bootstrap_servers
+    console.print(f"broker {bootstrap}, database {url}")
+    return url, bootstrap
+
+
 async def main(args: argparse.Namespace) -> dict:
     with ExitStack() as stack:
-        url = os.environ.get("DATABASE_URL")
-        if not url:
-            url = stack.enter_context(LocalPostgres(dbname="bench")).url
-        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        if not bootstrap:
-            libs = ensure_kafka_libs(find_repo_root())
-            bootstrap = stack.enter_context(LocalKafka(libs, heap="-Xms1g -Xmx1g")).bootstrap_servers
-        console.print(f"broker {bootstrap}, database {url}")
+        url, bootstrap = bench_infra(stack)
         relay_result = projection_result = None
         if args.only in (None, "relay"):
             relay_result = await bench_relay(url, bootstrap, args.relay_events)

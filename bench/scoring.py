@@ -47,7 +47,7 @@ import uvicorn
 import uvloop
 from fastapi import FastAPI
 
-from bench.run import _raw_getmany, _TimedRunner, _topic, console
+from bench.run import _raw_getmany, _TimedRunner, _topic, bench_infra, console
 from contracts.dossiers import (
     Channel,
     DossierComponent,
@@ -69,7 +69,6 @@ from eventkit.pg import apply_migrations, create_pool
 from eventkit.projection import Batch, Projection, ProjectionRunner
 from eventkit.settings import KafkaSettings
 from eventkit.units import UnitRegistry
-from infra.local import LocalKafka, LocalPostgres, ensure_kafka_libs, find_repo_root
 from infra.topics import provision_topics, topic_spec
 from services.scoring.app import legacy_district_of, scoring_projections
 from services.scoring.configs import load_configs
@@ -586,14 +585,7 @@ async def bench_rebuild(url: str, bootstrap: str, dossiers: int, batches: list[i
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     with ExitStack() as stack:
-        url = os.environ.get("DATABASE_URL")
-        if not url:
-            url = stack.enter_context(LocalPostgres(dbname="bench")).url
-        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        if not bootstrap:
-            libs = ensure_kafka_libs(find_repo_root())
-            bootstrap = stack.enter_context(LocalKafka(libs, heap="-Xms1g -Xmx1g")).bootstrap_servers
-        console.print(f"broker {bootstrap}, database {url}")
+        url, bootstrap = bench_infra(stack)
         result: dict[str, Any] = {
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},

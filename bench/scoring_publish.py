@@ -34,7 +34,7 @@ from typing import Any
 import uvloop
 from aiokafka.structs import ConsumerRecord
 
-from bench.run import console
+from bench.run import bench_database, console
 from bench.scoring import PROVINCE, _communes, _received, _resolved, dossier_records
 from contracts.dossiers import (
     Channel,
@@ -53,7 +53,6 @@ from eventkit import projection as plumbing
 from eventkit.pg import apply_migrations, create_pool
 from eventkit.postgres import PostgresEventStore
 from eventkit.projection import ConsumedEvent
-from infra.local import LocalPostgres
 from services.scoring.app import legacy_district_of
 from services.scoring.configs import DEFAULT_VERSION
 from services.scoring.projections import DossierIndicatorsProjection
@@ -176,7 +175,7 @@ async def run_once(url: str, dossiers: int) -> dict[str, Any]:
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     with ExitStack() as stack:
-        url = os.environ.get("DATABASE_URL") or stack.enter_context(LocalPostgres(dbname="bench")).url
+        url = bench_database(stack)
         runs = [await run_once(url, args.dossiers) for _ in range(args.repeat)]
         for r in runs:
             console.print(r)
