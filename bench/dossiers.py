@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,22 +129,21 @@ def bench_stages(n: int, repeat: int = 3) -> dict:
     return {"records": n, "cpu_us_per_record": result}
 
 
-async def _produce_inbound(bootstrap: str, n_records: int) -> tuple[str, int]:
-    """A fresh inbound topic holding the facts of ``n_records`` generated dossiers, as partners send them."""
-    topic = await _topic(bootstrap)
+def inbound_records(
+    n_records: int, seed: int = 11
+) -> Iterator[tuple[str, str, tuple[bytes, bytes, list[tuple[str, bytes]]]]]:
+    """The inbound facts of ``n_records`` generated dossiers as partners send them, a dossier's facts in a row:
+    (dossier id, event type, (key, value, headers))."""
     calendar = WorkingCalendar.load()
-    producer = build_producer(KafkaSettings(bootstrap_servers=bootstrap), "bench-inbound-feeder")
-    await producer.start()
     namespace = uuid.uuid4()
-    count = 0
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_jsonl(Path(tmp) / "export.jsonl", n_records, seed=11)
-        futures = []
+        path = write_jsonl(Path(tmp) / "export.jsonl", n_records, seed=seed)
         for _, record in iter_records(path):
             assert not isinstance(record, Exception)
             for fact in map_sync_body(record, source="b", default_unit=None, due_at_of=calendar.due_at):
                 payload = fact.payload
-                subject = f"dossier:{payload.dossier_id}"  # type: ignore[attr-defined]
+                dossier_id: str = payload.dossier_id  # type: ignore[attr-defined]
+                subject = f"dossier:{dossier_id}"
                 headers = [
                     ("content-type", b"application/json"),
                     ("ce_specversion", b"1.0"),
@@ -158,13 +158,23 @@ async def _produce_inbound(bootstrap: str, n_records: int) -> tuple[str, int]:
                     ("ce_provincecode", b"01"),
                     ("ce_partitionkey", subject.encode()),
                 ]
-                value = payload.model_dump_json().encode()
-                futures.append(await producer.send(topic, value=value, key=subject.encode(), headers=headers))
-                count += 1
-                if len(futures) >= 5000:
-                    await asyncio.gather(*futures)
-                    futures.clear()
-        await asyncio.gather(*futures)
+                yield dossier_id, payload.event_type, (subject.encode(), payload.model_dump_json().encode(), headers)
+
+
+async def _produce_inbound(bootstrap: str, n_records: int) -> tuple[str, int]:
+    """A fresh inbound topic holding the facts of ``n_records`` generated dossiers, as partners send them."""
+    topic = await _topic(bootstrap)
+    producer = build_producer(KafkaSettings(bootstrap_servers=bootstrap), "bench-inbound-feeder")
+    await producer.start()
+    count = 0
+    futures = []
+    for _, _, (key, value, headers) in inbound_records(n_records):
+        futures.append(await producer.send(topic, value=value, key=key, headers=headers))
+        count += 1
+        if len(futures) >= 5000:
+            await asyncio.gather(*futures)
+            futures.clear()
+    await asyncio.gather(*futures)
     await producer.stop()
     return topic, count
 

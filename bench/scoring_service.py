@@ -26,7 +26,6 @@ import asyncio
 import json
 import os
 import platform
-import socket
 import subprocess
 import sys
 import time
@@ -43,50 +42,13 @@ import uvloop
 from bench.dossiers import _committed_count
 from bench.run import bench_infra, console
 from bench.scoring import PROVINCE, _communes, _load, _produce, dossier_records
+from bench.services import free_port, start_service, status_mb, wait_ready
 from contracts.topics import DOSSIERS_EVENTS, TOPICS
 from eventkit.kafka import build_producer
 from eventkit.settings import KafkaSettings
 from infra.topics import provision_topics, topic_spec
 
 MONTH = "2026-03-01"
-
-
-def _status_mb(pid: int, field: str) -> float:
-    """A field of /proc/<pid>/status in MB (``VmRSS``: resident now; ``VmHWM``: the peak since start)."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(line.split()[1] for line in status.splitlines() if line.startswith(f"{field}:"))) / 1024
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start_service(url: str, bootstrap: str, schema: str, port: int) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "SCORING_HTTP_PORT": str(port),
-        "SCORING_DB_SCHEMA": schema,
-        "LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen([sys.executable, "-c", "from services.cli import main; main()", "run", "scoring"], env=env)
-
-
-async def _wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
-    async with httpx.AsyncClient() as client:
-        for _ in range(600):
-            if proc.poll() is not None:
-                raise RuntimeError(f"chiso run scoring exited with {proc.returncode}")
-            try:
-                if (await client.get(f"{base}/ready")).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.2)
-    raise RuntimeError("chiso run scoring never became ready")
 
 
 async def _caught_up(url: str, schema: str, produced: int, proc: subprocess.Popen[bytes]) -> dict[str, int]:
@@ -181,19 +143,19 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         console.print(f"producing {len(records):,} events to {DOSSIERS_EVENTS}")
         await _produce(bootstrap, DOSSIERS_EVENTS, records)
 
-        port = _free_port()
+        port = free_port()
         base = f"http://127.0.0.1:{port}"
-        proc = _start_service(url, bootstrap, schema, port)
+        proc = start_service("scoring", url, bootstrap, schema, port)
         stack.callback(proc.wait, timeout=60)
         stack.callback(proc.terminate)
         memory: dict[str, float] = {}
         try:
             started = time.perf_counter()
-            await _wait_ready(base, proc)
-            memory["ready"] = _status_mb(proc.pid, "VmHWM")
+            await wait_ready(base, proc)
+            memory["ready"] = status_mb(proc.pid, "VmHWM")
             offsets = await _caught_up(url, schema, len(records), proc)
             catch_up = time.perf_counter() - started
-            memory["caught_up"] = _status_mb(proc.pid, "VmHWM")
+            memory["caught_up"] = status_mb(proc.pid, "VmHWM")
             result["catch_up"] = {"events": len(records), "seconds": round(catch_up, 1),
                                   "events_per_s": round(len(records) / catch_up), "offsets": offsets}  # fmt: skip
             console.print(result["catch_up"])
@@ -201,7 +163,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             result["questions"] = await _dashboard_questions(base, _communes())
             if result["questions"]["province_received"] != args.dossiers:
                 raise RuntimeError(f"province received {result['questions']['province_received']} != {args.dossiers}")
-            memory["questions"] = _status_mb(proc.pid, "VmHWM")
+            memory["questions"] = status_mb(proc.pid, "VmHWM")
             console.print(result["questions"])
 
             stop = asyncio.Event()
@@ -210,10 +172,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             result["table_under_writes"] = await _load(port, proc.pid, path, args.requests, args.clients)
             stop.set()
             result["table_under_writes"]["events_written"] = await writes
-            memory["under_writes"] = _status_mb(proc.pid, "VmHWM")
+            memory["under_writes"] = status_mb(proc.pid, "VmHWM")
             await asyncio.sleep(7)  # a range-publisher round (5 s) over what was just written
-            memory["end_peak"] = _status_mb(proc.pid, "VmHWM")
-            memory["end_rss"] = _status_mb(proc.pid, "VmRSS")
+            memory["end_peak"] = status_mb(proc.pid, "VmHWM")
+            memory["end_rss"] = status_mb(proc.pid, "VmRSS")
         finally:
             result["memory_mb"] = {k: round(v, 1) for k, v in memory.items()}
             console.print(result["memory_mb"])
