@@ -231,3 +231,19 @@ async def test_a_batch_in_flight_at_the_boundary_is_waited_for(pool) -> None:
     events, _ = await published(pool, 0)
     april = {(x["unit"], x["kind"]) for x in events if x["start"] == APRIL}
     assert april == {(u, k) for u in ("00070", "01") for k in ("month", "quarter")}
+
+
+async def test_a_pakn_that_arrives_after_the_boundary_still_reaches_the_new_month(pool) -> None:
+    clock = Clock(datetime(2026, 4, 3, 9, tzinfo=VN))
+    publisher = publisher_of(pool, clock)
+    await drain(publisher)  # April's boundaries handled with nothing carried
+    assert await pool.fetchval("SELECT count(*) FROM scoring_boundaries WHERE period_start = $1", APRIL) == 2
+    # a PAKN received on 25/3, still in progress, whose receipt reaches the service only on 3/4: like an open
+    # dossier, it marks the months from its receipt to the projection's day, so April gets its 5.2
+    feedback = FeedbackProjection(on_change=unit_days_hook(), clock=clock)
+    await apply(pool, feedback, [pakn("P", FeedbackCategory.REGULATION, at(25), unit="00025")])
+    assert await publisher.publish_round() > 0
+    events, _ = await published(pool, 0)
+    on_time = {(x["unit"], x["kind"], x["start"]): x["value"] for x in events if x["key"] == "d766.5_2"}
+    assert on_time[("00025", "month", APRIL)] == on_time[("01", "quarter", APRIL)] == 1.0
+    assert on_time[("00025", "month", date(2026, 3, 1))] == 1.0
