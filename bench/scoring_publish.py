@@ -10,7 +10,11 @@ as in the service), plus one PAKN and one rating per commune through the feedbac
   before year-to-date and reporting periods existed) until nothing is dirty;
 - the range round(s) the calendar rounds left behind (this year's ytd and the reporting periods of the
   province's scheme over the dirty months) until nothing is dirty;
-- steady state: one more dossier in every commune, then one calendar round and one range round.
+- steady state: one more dossier in every commune, then one calendar round and one range round;
+- idle: rounds that find nothing to do (the cost every ``interval`` pays while nothing happens), then a
+  dossier left open in every other commune and the clock moved past the month's end (1 April 00:00:05, +07:00):
+  the rounds that handle that boundary (the new month, and the PAKN and dossiers carried into it), then idle
+  rounds again in the new month.
 
 The ratio range / calendar is the cost of the new periods relative to the existing ones on the same data.
 Uses DATABASE_URL when set, else the project's local PostgreSQL. Writes bench/results/scoring-publish-*.json.
@@ -80,6 +84,20 @@ def _event(payload: Any, subject: str, unit: str, at: datetime, offset: int) -> 
     return _consumed(key, value, list(headers), offset)
 
 
+class _Clock:
+    """The publisher's injected clock, moved by the benchmark."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+IDLE_ROUNDS = 200
+BOUNDARY = datetime(2026, 4, 1, 0, 0, 5, tzinfo=VN)
+
+
 def _feedback(offset: int) -> list[ConsumedEvent]:
     out = []
     at = datetime(2026, 3, 10, 9, tzinfo=VN)
@@ -116,6 +134,29 @@ async def _drain(round_: Any) -> tuple[float, int, int]:
     return time.perf_counter() - started, rounds, events
 
 
+async def _idle(publisher: IndicatorPublisher) -> dict[str, float]:
+    """Mean milliseconds of a calendar round and of a range round that find nothing to do."""
+    out = {}
+    for name, round_ in (("calendar_ms", publisher.publish_round), ("ranges_ms", publisher.publish_range_round)):
+        started = time.perf_counter()
+        for _ in range(IDLE_ROUNDS):
+            if await round_() != -1:
+                msg = f"an idle {name} round found work"
+                raise RuntimeError(msg)
+        out[name] = round((time.perf_counter() - started) * 1000 / IDLE_ROUNDS, 3)
+    return out
+
+
+def _open_dossiers(offset: int) -> list[ConsumedEvent]:
+    """One dossier received on 30 March and still open, in every other commune (carried over into April)."""
+    at = datetime(2026, 3, 30, 9, tzinfo=VN)
+    return [
+        _event(_received(f"O{n:05d}", at, Channel.DIRECT), f"dossier:O{n:05d}", unit, at, offset + n)
+        for n, unit in enumerate(_communes())
+        if n % 2 == 0
+    ]
+
+
 async def run_once(url: str, dossiers: int) -> dict[str, Any]:
     schema = f"bench_publish_{uuid.uuid4().hex[:6]}"
     pool = await create_pool(url, schema, max_size=4)
@@ -134,7 +175,7 @@ async def run_once(url: str, dossiers: int) -> dict[str, Any]:
             pool=pool,
             store=PostgresEventStore(pool, REGISTRY),
             ruleset_version=DEFAULT_VERSION,
-            clock=lambda: NOW,
+            clock=(clock := _Clock(NOW)),
             schemes=load_schemes(),
         )
         calendar = await _drain(publisher.publish_round)
@@ -152,6 +193,14 @@ async def run_once(url: str, dossiers: int) -> dict[str, Any]:
         await _apply(pool, view, more)
         steady_calendar = await _drain(publisher.publish_round)
         steady_ranges = await _drain(publisher.publish_range_round)
+        await _apply(pool, view, _open_dossiers(2 * 10**7))
+        await _drain(publisher.publish_round)
+        await _drain(publisher.publish_range_round)
+        idle_before = await _idle(publisher)
+        clock.now = BOUNDARY
+        boundary_calendar = await _drain(publisher.publish_round)
+        boundary_ranges = await _drain(publisher.publish_range_round)
+        idle_after = await _idle(publisher)
     finally:
         await pool.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
         await pool.close()
@@ -170,6 +219,9 @@ async def run_once(url: str, dossiers: int) -> dict[str, Any]:
             "ranges": row(steady_ranges),
             "ratio_ranges_to_calendar": steady_ranges[0] / steady_calendar[0],
         },
+        "idle_before_boundary": idle_before,
+        "boundary": {"calendar": row(boundary_calendar), "ranges": row(boundary_ranges)},
+        "idle_after_boundary": idle_after,
     }
 
 
@@ -188,6 +240,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "runs": runs,
             "median_ratio_steady": statistics.median(r["steady"]["ratio_ranges_to_calendar"] for r in runs),
             "median_ratio_backlog": statistics.median(r["backlog"]["ratio_ranges_to_calendar"] for r in runs),
+            "median_idle_calendar_ms": statistics.median(r["idle_before_boundary"]["calendar_ms"] for r in runs),
         }
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, FastAPI
@@ -48,22 +48,25 @@ def _utc_now() -> datetime:
 
 
 def scoring_projections(
-    on_change: ChangeHook | None = None, on_unit_days: UnitDaysHook | None = None
+    on_change: ChangeHook | None = None,
+    on_unit_days: UnitDaysHook | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> list[Projection]:
-    """Every projection of the service: what it runs, and what ``chiso scoring rebuild`` replays."""
+    """Every projection of the service: what it runs, and what ``chiso scoring rebuild`` replays. ``clock``:
+    the day up to which a PAKN in progress marks its periods dirty (the dossiers' hook has its own)."""
     return [
         UnitActivityProjection(),
         DossierIndicatorsProjection(legacy_district_of, on_change),
         SurveyIndicatorsProjection(on_unit_days),
         PlansIndicatorsProjection(on_unit_days),
-        FeedbackProjection(legacy_district_of, on_unit_days),  # 766 group 5: PAKN and ratings
+        FeedbackProjection(legacy_district_of, on_unit_days, clock=clock),  # 766 group 5: PAKN and ratings
     ]
 
 
 def build_app(settings: ScoringSettings | None = None, shell: ServiceSettings | None = None) -> FastAPI:
     """The scoring service as an ASGI app (nothing connects or loads until the app starts)."""
     own = settings or ScoringSettings()
-    projections = scoring_projections(dossier_change_hook(_utc_now), unit_days_hook())
+    projections = scoring_projections(dossier_change_hook(_utc_now), unit_days_hook(), clock=_utc_now)
     shell = shell or ServiceSettings(name="scoring", schema=own.db_schema)
     registry = default_registry()
 

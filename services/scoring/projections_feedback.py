@@ -18,7 +18,7 @@ sets when it marked the (unit, period) of a passed deadline dirty (:mod:`service
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -155,10 +155,14 @@ class FeedbackProjection(Projection):
         legacy_district_of: LegacyDistrictOf | None = None,
         on_change: UnitDaysHook | None = None,
         cal: WorkingCalendar | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._district_of = legacy_district_of or (lambda code: code if len(code) == 3 else None)
         self._on_change = on_change  # subscriptions: marks the changed (unit, period) keys in this transaction
         self._cal = cal or calendar()  # the calendar the read side judges the PAKN in
+        # with a clock, a PAKN still in progress marks its months up to today, like an open dossier: an event
+        # that arrives after a month began (the publisher's boundary already handled) still reaches that month
+        self._clock = clock
 
     def _district(self, event: ConsumedEvent) -> str | None:
         legacy = event.attributes.legacyunitcode
@@ -187,7 +191,8 @@ class FeedbackProjection(Projection):
                 row.state_changed(data)
                 day = data.changed_at
             event_days.setdefault(data.feedback_id, set()).add(local_day(day))
-        changed: set[UnitDay] = await _store_items(conn, rows, event_days, self._cal) if rows else set()
+        today = local_day(self._clock()) if self._clock is not None else None
+        changed: set[UnitDay] = await _store_items(conn, rows, event_days, self._cal, today) if rows else set()
         if ratings:
             await _insert_ratings(conn, ratings, self._district)
             for event, data in ratings.values():
@@ -197,13 +202,22 @@ class FeedbackProjection(Projection):
 
 
 async def _store_items(
-    conn: Connection, rows: dict[str, _Row], event_days: dict[str, set[date]], cal: WorkingCalendar
+    conn: Connection,
+    rows: dict[str, _Row],
+    event_days: dict[str, set[date]],
+    cal: WorkingCalendar,
+    today: date | None,
 ) -> set[UnitDay]:
-    """Merge the PAKN rows and their next deadlines; the (unit, day) keys whose periods they move."""
+    """Merge the PAKN rows and their next deadlines; the (unit, day) keys whose periods they move (up to
+    ``today`` for a PAKN still in progress)."""
     changed: set[UnitDay] = set()
     merged = await _merge_items(conn, rows)
     for r in merged:
-        changed.update(_span(r["unitcode"], r["provincecode"], r["received_at"], event_days[r["feedback_id"]]))
+        days = event_days[r["feedback_id"]]
+        in_progress = r["rejected_at"] is None and r["awaiting_publication_at"] is None and r["published_at"] is None
+        if today is not None and in_progress:
+            days = {*days, today}
+        changed.update(_span(r["unitcode"], r["provincecode"], r["received_at"], days))
     await _store_deadlines(conn, merged, cal)
     originals = sorted({r.follows_up for r in rows.values() if r.follows_up})
     if originals:  # a follow-up changes the 5.3 verdict of the PAKN it complains about

@@ -14,7 +14,10 @@ How a value reaches a subscriber:
    transactions), keyed by the stream id, i.e. the unit code.
 
 A PAKN deadline that passes with no event (a PAKN in progress turning overdue) is marked dirty by the round
-itself, once per deadline (:mod:`services.scoring.subscriptions_deadlines`), and recomputed in that round.
+itself, once per deadline (:mod:`services.scoring.subscriptions_deadlines`), and recomputed in that round. So
+is, once per boundary, a new month, quarter, year, year to date or report that has values before any event of
+it — the units with dossiers or PAKN carried into it (:mod:`services.scoring.subscriptions_boundaries`); of
+those *quiet* keys only values, and changes of published values, go out.
 
 Coalescing: a burst of a thousand dossier events for one commune within one interval yields at most one
 event per (unit, period, indicator) whose value changed, whatever the burst's size. Units: every commune
@@ -58,6 +61,7 @@ from services.scoring.domain.surveys import Aggregator
 from services.scoring.outside_values import add_outside_values
 from services.scoring.projections import ChangeHook, DossierChange
 from services.scoring.readmodel import PeriodWindow, Scope, counters, open_counts, plan_counts, survey_counters, window
+from services.scoring.subscriptions_boundaries import BOUNDARY_MIGRATION, BoundaryWatch
 from services.scoring.subscriptions_deadlines import take_due_deadlines
 from services.scoring.subscriptions_ranges import RANGE_MIGRATION, YTD, RangeKey, mark_ranges, range_keys, range_values
 
@@ -104,6 +108,7 @@ MIGRATIONS = (
         """,
     ),
     RANGE_MIGRATION,  # year-to-date and reporting periods (services.scoring.subscriptions_ranges)
+    BOUNDARY_MIGRATION,  # period boundaries handled (services.scoring.subscriptions_boundaries)
 )
 
 _log = get_logger("services.scoring.subscriptions")
@@ -305,6 +310,12 @@ async def _dossier_values(
     return computed
 
 
+def _first(v: IndicatorValue, *, quiet: bool) -> bool:
+    """Whether a value never published for its key goes out: any the contract carries (N/A with its reason
+    too) for a key an event marked; for a quiet key (a period boundary marked it, no event), only a value."""
+    return v.na_reason is None if quiet else v.na_reason is not NaReason.NOT_COMPUTED
+
+
 def _published(v: IndicatorValue) -> Published:
     return Published(v.value, v.numerator, v.denominator, v.na_reason.value if v.na_reason else None)
 
@@ -363,6 +374,7 @@ class IndicatorPublisher:
         self._full_ranges = False
         self._aggregators = aggregators  # None: dossier indicators only
         self._par = par
+        self._boundaries = BoundaryWatch(schemes)  # new periods with values before any event of them
 
     async def start(self) -> None:
         """Nothing to connect: the publisher works through the pool and the relay."""
@@ -389,46 +401,57 @@ class IndicatorPublisher:
     async def publish_round(self) -> int:
         """One round in one transaction; returns how many events it appended (-1: nothing was dirty)."""
         now = self._clock()
+        boundaries: list[tuple[str, date]] = []
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(_LOCK)
             # PAKN deadlines passed since the last round: their keys join this round's (same transaction)
             await mark_dirty(conn, unit_day_keys(await take_due_deadlines(conn, now)))
-            rows = await conn.fetch(
-                "SELECT id, unitcode, provincecode, period_kind, period_start FROM scoring_dirty ORDER BY id LIMIT $1",
-                self._max_keys,
+            if self._boundaries.pending(now):  # a period begun: its carried units' keys join too, quiet
+                boundaries = await self._boundaries.mark(conn, now)
+            appended = await self._publish_dirty(conn, now)
+        self._boundaries.committed(boundaries)  # only now: a rolled-back round leaves its boundaries pending
+        return appended
+
+    async def _publish_dirty(self, conn: Connection, now: datetime) -> int:
+        rows = await conn.fetch(
+            """SELECT id, unitcode, provincecode, period_kind, period_start, quiet FROM scoring_dirty
+               ORDER BY id LIMIT $1""",
+            self._max_keys,
+        )
+        self._full = len(rows) == self._max_keys
+        if not rows:
+            return -1
+        marked = [
+            (DirtyKey(r["unitcode"], r["provincecode"], PeriodKind(r["period_kind"]), r["period_start"]), r)
+            for r in rows
+        ]
+        keys = {k for k, _ in marked}
+        loud = {k for k, r in marked if not r["quiet"]}  # quiet: only a period boundary marked it, no event
+        values = await indicator_values(conn, keys, now, aggregators=self._aggregators, par=self._par)
+        last = await self._last_published(conn, keys)
+        changed: list[tuple[DirtyKey, IndicatorValue]] = []
+        for key in sorted(keys):
+            for v in values[key].values():
+                known = last.get((key, v.key))
+                if known != _published(v) and (known is not None or _first(v, quiet=key not in loud)):
+                    changed.append((key, v))
+        events = self._envelopes(changed, now)
+        if events:
+            await self._store.append_many(conn, [(unit, None, evs) for unit, evs in sorted(events.items())])
+        await self._record(conn, changed)
+        if self._schemes is not None:  # the ytd / reporting ranges over the months handled, for the range round
+            today = now.astimezone(VN_TZ).date()
+            # a quiet month moves no range by itself: a range begun with it is a boundary of its own
+            await mark_ranges(
+                conn,
+                {
+                    rk
+                    for k in loud
+                    if k.kind is PeriodKind.MONTH
+                    for rk in range_keys(k.unitcode, k.provincecode, k.start, today, self._schemes)
+                },
             )
-            self._full = len(rows) == self._max_keys
-            if not rows:
-                return -1
-            keys = {
-                DirtyKey(r["unitcode"], r["provincecode"], PeriodKind(r["period_kind"]), r["period_start"])
-                for r in rows
-            }
-            values = await indicator_values(conn, keys, now, aggregators=self._aggregators, par=self._par)
-            last = await self._last_published(conn, keys)
-            changed: list[tuple[DirtyKey, IndicatorValue]] = []
-            for key in sorted(keys):
-                for v in values[key].values():
-                    if last.get((key, v.key)) != _published(v) and (
-                        (key, v.key) in last or v.na_reason is not NaReason.NOT_COMPUTED
-                    ):
-                        changed.append((key, v))
-            events = self._envelopes(changed, now)
-            if events:
-                await self._store.append_many(conn, [(unit, None, evs) for unit, evs in sorted(events.items())])
-            await self._record(conn, changed)
-            if self._schemes is not None:  # the ytd / reporting ranges over the months handled, for the range round
-                today = now.astimezone(VN_TZ).date()
-                await mark_ranges(
-                    conn,
-                    {
-                        rk
-                        for k in keys
-                        if k.kind is PeriodKind.MONTH
-                        for rk in range_keys(k.unitcode, k.provincecode, k.start, today, self._schemes)
-                    },
-                )
-            await conn.execute("DELETE FROM scoring_dirty WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
+        await conn.execute("DELETE FROM scoring_dirty WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
         return sum(len(evs) for evs in events.values())
 
     async def publish_range_round(self) -> int:
@@ -446,7 +469,7 @@ class IndicatorPublisher:
         async with self._pool.acquire() as conn:
             async with conn.transaction(isolation="repeatable_read", readonly=True):
                 rows = await conn.fetch(
-                    """SELECT id, unitcode, provincecode, period_kind, period_start, period_end
+                    """SELECT id, unitcode, provincecode, period_kind, period_start, period_end, quiet
                        FROM scoring_dirty_ranges ORDER BY id LIMIT $1""",
                     self._max_keys,
                 )
@@ -454,6 +477,7 @@ class IndicatorPublisher:
                 if not rows:
                     return -1
                 keys = {_range_key(r, today) for r in rows}
+                loud = {_range_key(r, today) for r in rows if not r["quiet"]}  # quiet: marked by a boundary only
                 groups: dict[tuple[str, str, date, date], list[str]] = defaultdict(list)
                 for k in keys:
                     groups[(k.provincecode, k.kind, k.first, k.last)].append(k.unitcode)
@@ -469,7 +493,7 @@ class IndicatorPublisher:
                 changed = []
                 for key, v in computed:
                     known = last_published.get((key.unitcode, key.kind, key.first, v.key))
-                    if known != _published(v) and (known is not None or v.na_reason is not NaReason.NOT_COMPUTED):
+                    if known != _published(v) and (known is not None or _first(v, quiet=key not in loud)):
                         changed.append((key, v))
                 events: dict[str, list[Envelope]] = defaultdict(list)
                 for key, v in changed:
