@@ -28,7 +28,7 @@ import sys
 import time
 import uuid
 from contextlib import ExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +133,26 @@ async def _drain(sent: dict[str, float], seen: dict[str, float], timeout_s: floa
         await asyncio.sleep(0.1)
 
 
+def _facts(dossiers: int, *, live: bool) -> list[tuple[str, str, Any]]:
+    """The inbound facts of ``dossiers`` generated dossiers.
+
+    Default (a backlog replayed through the live path): March 2026 dossiers, each dossier's facts in a row,
+    so a dossier opens and closes within moments, months after its period. ``live``: dossiers received over
+    the last ten weeks, the facts in the order they happened and only those already past — an open dossier
+    stays open until its next fact, as in a province's live stream (compressed in time).
+    """
+    if not live:
+        return list(inbound_records(dossiers, seed=11))
+    now = datetime.now(UTC)
+    dated = []
+    for fact in inbound_records(dossiers, seed=11, start=now - timedelta(weeks=10)):
+        at = datetime.fromisoformat(dict(fact[2][2])["ce_time"].decode())
+        if at < now - timedelta(minutes=1):
+            dated.append((at, fact))
+    dated.sort(key=lambda pair: pair[0])
+    return [fact for _, fact in dated]
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
     with ExitStack() as stack:
         url, bootstrap = bench_infra(stack)
@@ -140,17 +160,19 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "when": datetime.now(UTC).isoformat(timespec="seconds"),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
             "command": " ".join(["python -m bench.chain", *sys.argv[1:]]),
+            "data": "live" if args.live else "backlog",
         }
         await provision_topics(bootstrap, [topic_spec(t) for t in TOPICS])
         if await _committed_count(bootstrap, DOSSIERS_INBOUND) != 0:
             raise RuntimeError(f"{DOSSIERS_INBOUND} already holds facts: run on a fresh broker (unset the env vars)")
         # enough dossiers for the run at ≈ 3.6 facts each, plus a warm-up
-        facts = list(inbound_records(int(args.rate * args.seconds / 3.3) + 200, seed=11))
+        facts = _facts(int(args.rate * args.seconds / 3.3) + 200, live=args.live)
         warmup = next(i for i, f in enumerate(facts) if i >= 200 * 3 and f[1] == RECEIVED)
         suffix = uuid.uuid4().hex[:6]
         procs = {}
         for name, extra in (("dossiers", {"DOSSIERS_PSEUDONYM_SECRET": SECRET}), ("scoring", {})):
             port = free_port()
+            extra["LOG_LEVEL"] = args.service_log_level
             proc = start_service(name, url, bootstrap, f"{name}_chain_{suffix}", port, **extra)
             stack.callback(proc.wait, timeout=60)
             stack.callback(proc.terminate)
@@ -193,6 +215,8 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=int, default=500, help="inbound facts/s")
     parser.add_argument("--seconds", type=int, default=30, help="length of the measured run")
+    parser.add_argument("--live", action="store_true", help="recent dossiers, facts in time order (see _facts)")
+    parser.add_argument("--service-log-level", default="WARNING", help="LOG_LEVEL of the services (their stderr)")
     result = uvloop.run(main(parser.parse_args()))
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)

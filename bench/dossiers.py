@@ -130,14 +130,14 @@ def bench_stages(n: int, repeat: int = 3) -> dict:
 
 
 def inbound_records(
-    n_records: int, seed: int = 11
+    n_records: int, seed: int = 11, start: datetime | None = None
 ) -> Iterator[tuple[str, str, tuple[bytes, bytes, list[tuple[str, bytes]]]]]:
     """The inbound facts of ``n_records`` generated dossiers as partners send them, a dossier's facts in a row:
     (dossier id, event type, (key, value, headers))."""
     calendar = WorkingCalendar.load()
     namespace = uuid.uuid4()
     with tempfile.TemporaryDirectory() as tmp:
-        path = write_jsonl(Path(tmp) / "export.jsonl", n_records, seed=seed)
+        path = write_jsonl(Path(tmp) / "export.jsonl", n_records, seed=seed, start=start)
         for _, record in iter_records(path):
             assert not isinstance(record, Exception)
             for fact in map_sync_body(record, source="b", default_unit=None, due_at_of=calendar.due_at):

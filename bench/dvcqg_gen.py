@@ -91,9 +91,9 @@ def records(n: int, *, province: str = "01", seed: int = 7, start: datetime | No
         yield record
 
 
-def write_jsonl(path: Path, n: int, *, province: str = "01", seed: int = 7) -> Path:
-    """Write ``n`` records to ``path`` (JSON lines)."""
+def write_jsonl(path: Path, n: int, *, province: str = "01", seed: int = 7, start: datetime | None = None) -> Path:
+    """Write ``n`` records to ``path`` (JSON lines); ``start``: the first receipts (default 2 March 2026)."""
     with path.open("w", encoding="utf-8") as out:
-        for record in records(n, province=province, seed=seed):
+        for record in records(n, province=province, seed=seed, start=start):
             out.write(json.dumps(record, ensure_ascii=False) + "\n")
     return path

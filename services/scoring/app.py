@@ -106,6 +106,8 @@ def build_app(settings: ScoringSettings | None = None, shell: ServiceSettings | 
             par=queries.province_par_values,
             schemes=load_schemes(),  # year-to-date and the provinces' reporting periods
             range_interval_s=own.publish_range_interval_ms / 1000,
+            max_share=own.publish_max_share,
+            max_keys=own.publish_max_keys,
         )
         started.append(queries)
         return [*runners, publisher, relay], routers

@@ -33,3 +33,18 @@ class ScoringSettings(BaseSettings):
         ge=10,
         description="How often year-to-date and reporting-period indicators are published (coalescing window, ms)",
     )
+    publish_max_share: float = Field(
+        default=0.25,
+        gt=0,
+        le=1,
+        description=(
+            "Most of the time the indicator publisher may work: after rounds that took t seconds it rests at least"
+            " t * (1 - share) / share, so under a flood of changes its rounds coalesce more instead of taking the"
+            " CPU the projections (the query API's freshness) need"
+        ),
+    )
+    publish_max_keys: int = Field(
+        default=500,
+        ge=1,
+        description="Most (unit, period) keys per publishing round (a round's burst of work and events is bounded)",
+    )

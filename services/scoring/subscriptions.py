@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,9 +50,10 @@ from contracts.scoring import PeriodKind as WirePeriodKind
 from eventkit.logging import get_logger
 from eventkit.pg import Connection, Migration
 from eventkit.postgres import PostgresEventStore
+from services.scoring.cooperative import compute_values, gently, random_ids
 from services.scoring.dirty import UnitDay, UnitDaysHook
 from services.scoring.domain.activity import VN_TZ
-from services.scoring.domain.indicators import SPECS, IndicatorValue, NaReason, OpenCounts, compute
+from services.scoring.domain.indicators import IndicatorValue, NaReason, OpenCounts
 from services.scoring.domain.periods import STORED_KINDS, PeriodKind, period_end, period_start, periods_between
 from services.scoring.domain.programme import plan_values, survey_blocks, survey_values
 from services.scoring.domain.report_periods import ReportScheme
@@ -77,6 +77,7 @@ __all__ = [
     "indicator_values",
     "mark_dirty",
     "range_payload",
+    "rest_s",
     "to_payload",
     "unit_day_keys",
     "unit_days_hook",
@@ -114,6 +115,10 @@ MIGRATIONS = (
 _log = get_logger("services.scoring.subscriptions")
 _LOCK = "SELECT pg_advisory_xact_lock(hashtext('chiso.scoring.indicator_publisher'))"
 SOURCE = "urn:chiso:scoring"
+#: rounds taking longer than this are logged as a warning
+#: events appended (values recorded) per statement: a few milliseconds of encoding each
+_CHUNK = 1000
+_SLOW_ROUNDS_S = 2.0
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -301,7 +306,7 @@ async def _dossier_values(
 ) -> dict[DirtyKey, dict[str, IndicatorValue]]:
     """The dossier values of each key, and the 766 values computed outside the counters: the catalogue ones
     (when loaded) and group 5 (PAKN, ratings), for the communes (by unit) and the province rollup."""
-    computed = {k: dict(compute(list(SPECS), *data[(k.unitcode, k.start)])) for k in wanted}
+    computed = await compute_values((k, *data[(k.unitcode, k.start)]) for k in wanted)
     for by_unit in (True, False):
         chosen = [k for k in wanted if (k.unitcode != province) == by_unit]
         if chosen:
@@ -342,6 +347,12 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def rest_s(interval_s: float, took_s: float, max_share: float) -> float:
+    """How long the publisher rests after rounds that took ``took_s``: the interval, or longer so that rounds
+    take at most ``max_share`` of the time (work / (work + rest) <= share)."""
+    return max(interval_s, took_s * (1 - max_share) / max_share)
+
+
 class IndicatorPublisher:
     """The component that turns dirty keys into ``indicator updated`` events (see the module docstring)."""
 
@@ -354,13 +365,18 @@ class IndicatorPublisher:
         store: PostgresEventStore,
         ruleset_version: str,
         interval_s: float = 0.5,
-        max_keys: int = 5000,
+        max_keys: int = 500,
         clock: Callable[[], datetime] = _now,
         aggregators: Mapping[tuple[str, str], Aggregator] | None = None,
         par: ParSource | None = None,
         schemes: Mapping[str, ReportScheme] | None = None,
         range_interval_s: float = 5.0,
+        max_share: float = 0.25,
     ) -> None:
+        if not 0 < max_share <= 1:
+            msg = "max_share must be in (0, 1]"
+            raise ValueError(msg)
+        self._max_share = max_share
         self._pool = pool
         self._schemes = schemes  # None: no ytd / reporting-period publishing
         self._range_interval_s = range_interval_s
@@ -383,20 +399,44 @@ class IndicatorPublisher:
         """Nothing to close."""
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Publish a round every ``interval`` until ``stop`` is set (a failed round is retried next time)."""
+        """Publish a round every ``interval`` until ``stop`` is set (a failed round is retried next time).
+
+        One round at a time (at most ``max_keys`` keys), and the pause after it grows with how long it took
+        (``max_share``: at most that share of the time is spent in rounds). Under a flood of changes — a
+        province's backlog replayed through the live path changes every indicator of every commune — rounds
+        of thousands of keys and events (seconds of work for the process, PostgreSQL, the relay and the
+        broker) would otherwise run back to back and take the CPU the projections need, and the query
+        API's freshness with it (``bench/chain.py``). More changes then coalesce into each round instead:
+        still one event per changed value and round, fewer rounds. A backlog larger than one round goes on
+        after the share's pause only, without waiting for the interval.
+        """
+        loop = asyncio.get_running_loop()
+        ranges_pending = False  # a range backlog larger than one round
         while not stop.is_set():
+            began = loop.time()
+            calendar = ranges = 0
+            backlog = False
             try:
-                while await self.publish_round() >= 0 and self._full:
-                    pass  # a backlog larger than one round: keep going without waiting
-                loop = asyncio.get_running_loop()
-                if self._schemes is not None and loop.time() - self._last_range_round >= self._range_interval_s:
-                    self._last_range_round = loop.time()
-                    while await self.publish_range_round() >= 0 and self._full_ranges:
-                        pass
+                if not ranges_pending:
+                    calendar = max(0, await self.publish_round())
+                    backlog = self._full
+                ranges_due = loop.time() - self._last_range_round >= self._range_interval_s
+                if self._schemes is not None and not backlog and (ranges_pending or ranges_due):
+                    if not ranges_pending:
+                        self._last_range_round = loop.time()
+                    ranges = max(0, await self.publish_range_round())
+                    backlog = ranges_pending = self._full_ranges
             except Exception:
+                ranges_pending = False
                 _log.exception("indicator publishing round failed; retrying")
+            took = loop.time() - began
+            # slow rounds are what delays everything else in the process: worth an operator's attention
+            (_log.warning if took >= _SLOW_ROUNDS_S else _log.debug)(
+                "indicator rounds", seconds=round(took, 3), calendar_events=calendar, range_events=ranges
+            )
+            rest = rest_s(0.0 if backlog else self._interval_s, took, self._max_share)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=self._interval_s)
+                await asyncio.wait_for(stop.wait(), timeout=rest)
 
     async def publish_round(self) -> int:
         """One round in one transaction; returns how many events it appended (-1: nothing was dirty)."""
@@ -430,14 +470,15 @@ class IndicatorPublisher:
         values = await indicator_values(conn, keys, now, aggregators=self._aggregators, par=self._par)
         last = await self._last_published(conn, keys)
         changed: list[tuple[DirtyKey, IndicatorValue]] = []
-        for key in sorted(keys):
+        async for key in gently(sorted(keys)):
             for v in values[key].values():
                 known = last.get((key, v.key))
                 if known != _published(v) and (known is not None or _first(v, quiet=key not in loud)):
                     changed.append((key, v))
-        events = self._envelopes(changed, now)
-        if events:
-            await self._store.append_many(conn, [(unit, None, evs) for unit, evs in sorted(events.items())])
+        events = await self._envelopes(
+            [(k.unitcode, k.provincecode, to_payload(k, v, self._ruleset, now)) async for k, v in gently(changed)], now
+        )
+        await self._append(conn, events)
         await self._record(conn, changed)
         if self._schemes is not None:  # the ytd / reporting ranges over the months handled, for the range round
             today = now.astimezone(VN_TZ).date()
@@ -491,46 +532,47 @@ class IndicatorPublisher:
                 await conn.execute(_LOCK)
                 last_published = await _last_published_ranges(conn, keys)
                 changed = []
-                for key, v in computed:
+                async for key, v in gently(computed):
                     known = last_published.get((key.unitcode, key.kind, key.first, v.key))
                     if known != _published(v) and (known is not None or _first(v, quiet=key not in loud)):
                         changed.append((key, v))
-                events: dict[str, list[Envelope]] = defaultdict(list)
-                for key, v in changed:
-                    payload = range_payload(key, v, self._ruleset, now)
-                    if payload is not None:
-                        events[key.unitcode].append(self._envelope(payload, key.unitcode, key.provincecode, now))
-                if events:
-                    await self._store.append_many(conn, [(unit, None, evs) for unit, evs in sorted(events.items())])
+                events = await self._envelopes(
+                    [(k.unitcode, k.provincecode, range_payload(k, v, self._ruleset, now)) for k, v in changed], now
+                )
+                await self._append(conn, events)
                 await _record_ranges(conn, changed)
                 await conn.execute(
                     "DELETE FROM scoring_dirty_ranges WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
                 )
         return sum(len(evs) for evs in events.values())
 
-    @staticmethod
-    def _envelope(payload: IndicatorUpdated, unit: str, province: str, now: datetime) -> Envelope:
-        return make_envelope(
-            payload, id=uuid.uuid4(), source=SOURCE, subject=unit, time=now, unitcode=unit, provincecode=province
-        )
+    async def _append(self, conn: Connection, events: Mapping[str, Sequence[Envelope]]) -> None:
+        """Append the events in chunks of about :data:`_CHUNK` (whole streams), pausing for the event loop
+        between them: one statement for tens of thousands of events encodes for seconds without a pause."""
+        chunk: list[tuple[str, None, Sequence[Envelope]]] = []
+        size = 0
+        for unit in sorted(events):
+            chunk.append((unit, None, events[unit]))
+            size += len(events[unit])
+            if size >= _CHUNK:
+                await self._store.append_many(conn, chunk)
+                await asyncio.sleep(0)
+                chunk, size = [], 0
+        if chunk:
+            await self._store.append_many(conn, chunk)
 
-    def _envelopes(
-        self, changed: Sequence[tuple[DirtyKey, IndicatorValue]], now: datetime
+    @staticmethod
+    async def _envelopes(
+        payloads: Iterable[tuple[str, str, IndicatorUpdated | None]], now: datetime
     ) -> dict[str, list[Envelope]]:
+        """The events of the payloads (unit, province, payload; None: a value not carried) by unit (stream)."""
+        wrapped = [(unit, province, payload) for unit, province, payload in payloads if payload is not None]
         events: dict[str, list[Envelope]] = defaultdict(list)
-        for key, v in changed:
-            payload = to_payload(key, v, self._ruleset, now)
-            if payload is None:
-                continue
-            events[key.unitcode].append(
+        ids = random_ids(len(wrapped))
+        async for i, (unit, province, payload) in gently(enumerate(wrapped)):
+            events[unit].append(
                 make_envelope(
-                    payload,
-                    id=uuid.uuid4(),
-                    source=SOURCE,
-                    subject=key.unitcode,
-                    time=now,
-                    unitcode=key.unitcode,
-                    provincecode=key.provincecode,
+                    payload, id=ids[i], source=SOURCE, subject=unit, time=now, unitcode=unit, provincecode=province
                 )
             )
         return events
@@ -614,9 +656,14 @@ async def _record_ranges(conn: Connection, changed: Sequence[tuple[RangeKey, Ind
 
 async def _record_published(conn: Connection, changed: Sequence[tuple[tuple[str, str, date], IndicatorValue]]) -> None:
     """Remember the values just published, per (unit, stored period kind, period start) and indicator: the next
-    round publishes only what differs from them."""
-    if not changed:
-        return
+    round publishes only what differs from them. In chunks, pausing for the event loop between them."""
+    for at in range(0, len(changed), _CHUNK):
+        if at:
+            await asyncio.sleep(0)
+        await _record_chunk(conn, changed[at : at + _CHUNK])
+
+
+async def _record_chunk(conn: Connection, changed: Sequence[tuple[tuple[str, str, date], IndicatorValue]]) -> None:
     await conn.execute(
         """INSERT INTO scoring_published (unitcode, period_kind, period_start, indicator_key, value, numerator,
                                           denominator, na_reason)

@@ -27,8 +27,9 @@ from typing import cast
 import asyncpg
 
 from eventkit.pg import Connection, Migration
+from services.scoring.cooperative import compute_values
 from services.scoring.domain.activity import VN_TZ
-from services.scoring.domain.indicators import SPECS, IndicatorValue, OpenCounts, compute
+from services.scoring.domain.indicators import IndicatorValue, OpenCounts
 from services.scoring.domain.periods import PeriodKind, period_end
 from services.scoring.domain.report_periods import ReportScheme, range_cutoff
 from services.scoring.outside_values import add_outside_values
@@ -158,10 +159,9 @@ async def range_values(
         for r in await conn.fetch(sql, *args):
             sums[r["unit"]][r["counter"]] = round(r["value"], 6)
         opened = await open_counts(pool, scope, [w], by_unit=by_unit)
-        values = {
-            (u, first): dict(compute(list(SPECS), sums.get(u, {}), opened.get((u, first), OpenCounts())))
-            for u in chosen
-        }
+        values = await compute_values(
+            ((u, first), sums.get(u, {}), opened.get((u, first), OpenCounts())) for u in chosen
+        )
         await add_outside_values(pool, scope, [w], values, by_unit=by_unit)
         out.update({u: v for (u, _), v in values.items()})
     return out

@@ -5,6 +5,7 @@ unit, range and indicator), and only when a value changed; group 5 is published 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -90,7 +91,32 @@ async def published(pool, after: int) -> tuple[list[dict], int]:
     return out, max((e.position for e in events), default=after)
 
 
-async def test_ytd_and_reporting_periods_are_published_like_the_period_api(pool) -> None:
+def _expected_ranges() -> dict[tuple[str, date, date], object]:
+    """The year to date and the reports of the default scheme the test's days fall in, by (kind, first, last)."""
+    schemes = load_schemes()
+    return {
+        ("ytd", date(2026, 1, 1), date(2026, 3, 20)): resolve_range("ytd", date(2026, 3, 20), schemes),
+        ("reporting", date(2025, 12, 15), date(2026, 3, 14)): resolve_range(
+            "report", date(2026, 1, 10), schemes, "default-15th", "q1"
+        ),
+        ("reporting", date(2026, 3, 15), date(2026, 6, 14)): resolve_range(
+            "report", date(2026, 4, 10), schemes, "default-15th", "q2"
+        ),
+        ("reporting", date(2025, 12, 15), date(2026, 12, 14)): resolve_range(
+            "report", date(2026, 4, 10), schemes, "default-15th", "year"
+        ),
+        # OLD's receipt in November 2025 marks the 2025 reports containing it
+        ("reporting", date(2025, 9, 15), date(2025, 12, 14)): resolve_range(
+            "report", date(2025, 11, 3), schemes, "default-15th", "q4"
+        ),
+        ("reporting", date(2024, 12, 15), date(2025, 12, 14)): resolve_range(
+            "report", date(2025, 11, 3), schemes, "default-15th", "year"
+        ),
+    }
+
+
+async def _march(pool) -> DossierIndicatorsProjection:
+    """The test's dossiers, PAKN rating and anchors, projected (every key they touch marked dirty)."""
     dossiers = DossierIndicatorsProjection(lambda _code: None, dossier_change_hook(lambda: NOW))
     feedback = FeedbackProjection(on_change=unit_days_hook())
     early, late = datetime(2026, 3, 5, 9, tzinfo=VN), datetime(2026, 3, 16, 9, tzinfo=VN)
@@ -113,7 +139,11 @@ async def test_ytd_and_reporting_periods_are_published_like_the_period_api(pool)
         dossier_id="D1", agency_code="A", rated_at=late, rated_via=RatingChannel.KIOSK, rating=Rating.DISSATISFIED
     )
     await apply(pool, feedback, [consumed(rating, time=late)])
+    return dossiers
 
+
+async def test_ytd_and_reporting_periods_are_published_like_the_period_api(pool) -> None:
+    dossiers = await _march(pool)
     store = PostgresEventStore(pool, default_registry())
     publisher = IndicatorPublisher(
         pool=pool, store=store, ruleset_version=DEFAULT_VERSION, clock=lambda: NOW, schemes=load_schemes()
@@ -131,26 +161,7 @@ async def test_ytd_and_reporting_periods_are_published_like_the_period_api(pool)
     for x in ranged:
         by_range.setdefault((x["unit"], x["kind"], x["start"], x["end"]), {})[x["key"]] = x["value"]
     assert len(ranged) == sum(len(v) for v in by_range.values())  # one event per (unit, range, indicator)
-    schemes = load_schemes()
-    expected_ranges = {
-        ("ytd", date(2026, 1, 1), date(2026, 3, 20)): resolve_range("ytd", date(2026, 3, 20), schemes),
-        ("reporting", date(2025, 12, 15), date(2026, 3, 14)): resolve_range(
-            "report", date(2026, 1, 10), schemes, "default-15th", "q1"
-        ),
-        ("reporting", date(2026, 3, 15), date(2026, 6, 14)): resolve_range(
-            "report", date(2026, 4, 10), schemes, "default-15th", "q2"
-        ),
-        ("reporting", date(2025, 12, 15), date(2026, 12, 14)): resolve_range(
-            "report", date(2026, 4, 10), schemes, "default-15th", "year"
-        ),
-        # OLD's receipt in November 2025 marks the 2025 reports containing it
-        ("reporting", date(2025, 9, 15), date(2025, 12, 14)): resolve_range(
-            "report", date(2025, 11, 3), schemes, "default-15th", "q4"
-        ),
-        ("reporting", date(2024, 12, 15), date(2025, 12, 14)): resolve_range(
-            "report", date(2025, 11, 3), schemes, "default-15th", "year"
-        ),
-    }
+    expected_ranges = _expected_ranges()
     for unit in ("00004", "01"):
         assert {k[1:] for k in by_range if k[0] == unit} == set(expected_ranges)
         for (kind, first, last), r in expected_ranges.items():
@@ -179,3 +190,42 @@ async def test_ytd_and_reporting_periods_are_published_like_the_period_api(pool)
     assert moved[("00004", "reporting", date(2026, 3, 15), date(2026, 6, 14), "r06.received")] == 3
     assert not [k for k in moved if k[2] == date(2025, 12, 15) and k[3] == date(2026, 3, 14)]  # Quý I unchanged
     assert ("00004", "ytd", date(2026, 1, 1), date(2026, 3, 20), "r06.refused") not in moved  # unchanged: not sent
+
+
+async def test_the_running_publisher_drains_calendar_and_range_backlogs_larger_than_a_round(pool) -> None:
+    """``run``: one round at a time (here two keys a round), each followed by its pause; a backlog goes on
+    without waiting for the interval, and range rounds go on while their backlog lasts."""
+    await _march(pool)
+    store = PostgresEventStore(pool, default_registry())
+    publisher = IndicatorPublisher(
+        pool=pool,
+        store=store,
+        ruleset_version=DEFAULT_VERSION,
+        clock=lambda: NOW,
+        schemes=load_schemes(),
+        interval_s=0.01,
+        range_interval_s=0.01,
+        max_keys=2,
+        max_share=0.5,
+    )
+    stop = asyncio.Event()
+    running = asyncio.create_task(publisher.run(stop))
+    for _ in range(600):
+        await asyncio.sleep(0.05)
+        left = await pool.fetchval(
+            "SELECT (SELECT count(*) FROM scoring_dirty) + (SELECT count(*) FROM scoring_dirty_ranges)"
+        )
+        if left == 0 and await pool.fetchval("SELECT count(*) FROM scoring_published WHERE period_kind = 'ytd'"):
+            break
+    stop.set()
+    await running
+    assert left == 0
+    events, _ = await published(pool, 0)
+    keys = [(x["unit"], x["kind"], x["start"], x["end"], x["key"]) for x in events]
+    assert len(keys) == len(set(keys))  # nothing published twice: one event per (unit, period, indicator)
+    for unit in ("00004", "01"):
+        ranges = {(x["kind"], x["start"], x["end"]) for x in events if x["unit"] == unit and x["kind"] != "month"}
+        ranges = {r for r in ranges if r[0] in {"ytd", "reporting"}}
+        assert ranges == set(_expected_ranges())  # 6 ranges per unit: several range rounds of 2 keys
+    month = {(x["unit"], x["key"]): x["value"] for x in events if x["kind"] == "month"}
+    assert month[("00004", "r06.received")] == 3
