@@ -44,7 +44,7 @@ class ScoringSettings(BaseSettings):
         ),
     )
     publish_max_keys: int = Field(
-        default=500,
+        default=200,
         ge=1,
         description="Most (unit, period) keys per publishing round (a round's burst of work and events is bounded)",
     )

@@ -365,7 +365,7 @@ class IndicatorPublisher:
         store: PostgresEventStore,
         ruleset_version: str,
         interval_s: float = 0.5,
-        max_keys: int = 500,
+        max_keys: int = 200,
         clock: Callable[[], datetime] = _now,
         aggregators: Mapping[tuple[str, str], Aggregator] | None = None,
         par: ParSource | None = None,
