@@ -38,6 +38,7 @@ from eventkit.deadletter import DeadLetterPublisher
 from eventkit.pg import Connection, apply_migrations, create_pool, quote_ident
 from eventkit.projection import Projection, ProjectionRunner
 from eventkit.settings import KafkaSettings
+from services.scoring.gc_tuning import tune_gc
 
 __all__ = ["RebuildReport", "TableReport", "rebuild"]
 
@@ -301,6 +302,7 @@ async def rebuild(
     batch: int = 5000,
 ) -> RebuildReport:
     """Rebuild the read models of ``projections`` from the topics; swap them in, or only compare (verify)."""
+    tune_gc()  # the replay is one long run of projection batches, as in the service
     started = time.perf_counter()
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     live = quote_ident(schema)
