@@ -23,7 +23,7 @@ from services.scoring.domain.dossier import (
     contributions,
     fold_all,
 )
-from services.scoring.domain.periods import STORED_KINDS, PeriodKind, period_start
+from services.scoring.domain.periods import PeriodKind, period_start
 
 __all__ = ["ChangeHook", "DossierChange", "DossierIndicatorsProjection", "LegacyDistrictOf", "UnitActivityProjection"]
 
@@ -82,9 +82,6 @@ DossierChange = tuple[DossierRow | None, Sequence[Contribution], DossierRow, Seq
 #: called inside the batch's transaction with the dossiers it changed (services.scoring.subscriptions)
 ChangeHook = Callable[[Connection, Sequence[DossierChange]], Awaitable[None]]
 
-# (unitcode, provincecode, legacy district or '', period kind, period start, counter)
-_CounterKey = tuple[str, str, str, str, date, str]
-
 _DOSSIER_TABLES = Migration(
     "0001_dossier_indicators",
     """
@@ -125,13 +122,13 @@ _DOSSIER_TABLES = Migration(
 
 
 class DossierIndicatorsProjection(Projection):
-    """Per-dossier facts and verdicts, and per (unit, period, counter) sums, from the dossier events.
+    """Per-dossier facts and verdicts, and per (unit, month, counter) sums, from the dossier events.
 
     A fixed number of statements per batch whatever its size: lock and read the batch's dossiers; stage the
     changed rows and the counter deltas by binary COPY into temporary tables and merge each with one
     ``INSERT ... ON CONFLICT``. A dossier's events of the batch are folded into one row, and its counter
-    deltas are summed per (unit, month, counter) before they are spread to the quarter and the year, so
-    the Python work per event stays small. A dossier's old contributions are stored with it and subtracted
+    deltas are summed per (unit, month, counter), so the Python work per event stays small (quarters and
+    years are sums of months, taken on read). A dossier's old contributions are stored with it and subtracted
     before its new ones are added, so re-emitted verdicts replace, late facts move a dossier to the period it
     belongs to, and the counters always equal a recount of the dossiers (what ``chiso scoring verify``
     checks); a dossier the batch leaves unchanged is not written at all. The runner makes the batch exactly
@@ -147,6 +144,9 @@ class DossierIndicatorsProjection(Projection):
         # every batch adds to the same few thousand counter rows: with room left on each page an update
         # stays on its page and skips the three indexes (a HOT update: no indexed column changes)
         Migration("0002_counters_fillfactor", "ALTER TABLE indicator_counters SET (fillfactor = 50);"),
+        # months only from here on: a quarter or a year is summed from its months on read (a third of the rows
+        # every batch updated); the months already stored hold every contribution, so nothing is recomputed
+        Migration("0003_counters_months_only", "DELETE FROM indicator_counters WHERE period_kind <> 'month';"),
     )
 
     def __init__(self, legacy_district_of: LegacyDistrictOf | None = None, on_change: ChangeHook | None = None) -> None:
@@ -207,14 +207,17 @@ class DossierIndicatorsProjection(Projection):
             return
         await _stage(conn)
         await _upsert_dossiers(conn, new_rows)
-        await _add_counters(conn, delta.expanded())
+        await _add_counters(conn, delta.rows())
         if self._on_change is not None:
             await self._on_change(conn, changes)
 
 
 class _Deltas:
-    """Counter deltas of a batch, summed per (unit, month, counter) first and only then spread to the
-    month's quarter and year: one dict update per contribution instead of one per contribution and kind."""
+    """Counter deltas of a batch, summed per (unit, month, counter): one dict update per contribution.
+
+    Only months are stored: a quarter or a year is the sum of its months, taken on read
+    (:func:`services.scoring.readmodel.counters`), so each contribution moves one counter row, not three.
+    """
 
     __slots__ = ("_month_of", "_months")
 
@@ -232,19 +235,14 @@ class _Deltas:
                 month = month_of[day] = period_start(PeriodKind.MONTH, day)
             months[(*head, month, key)] += sign * value
 
-    def expanded(self) -> dict[_CounterKey, float]:
-        """Every (unit, period kind, period start, counter) delta of the batch (zeros dropped)."""
-        out: defaultdict[_CounterKey, float] = defaultdict(float)
-        starts = {
-            month: [(kind.value, period_start(kind, month)) for kind in STORED_KINDS]
-            for month in {k[3] for k in self._months}
-        }
-        for (unit, province, district, month, key), value in self._months.items():
-            if value == 0.0:
-                continue
-            for kind, start in starts[month]:
-                out[(unit, province, district, kind, start, key)] += value
-        return {k: v for k, v in out.items() if abs(v) > 1e-12}
+    def rows(self) -> list[tuple[str, str, str, str, date, str, float]]:
+        """Every (unit, province, district, 'month', month start, counter, delta) of the batch (zeros dropped)."""
+        month = PeriodKind.MONTH.value
+        return [
+            (unit, province, district, month, start, key, value)
+            for (unit, province, district, start, key), value in self._months.items()
+            if abs(value) > 1e-12
+        ]
 
 
 # Staging tables for the batch's rows: filled by binary COPY (asyncpg encodes whole records in one pass; bound
@@ -355,14 +353,11 @@ async def _upsert_dossiers(conn: Connection, rows: Sequence[tuple[DossierRow, tu
     )
 
 
-async def _add_counters(conn: Connection, delta: dict[_CounterKey, float]) -> None:
-    if not delta:
+async def _add_counters(conn: Connection, rows: Sequence[tuple[str, str, str, str, date, str, float]]) -> None:
+    if not rows:
         return
     await conn.copy_records_to_table(
-        "scoring_counters_in",
-        schema_name="pg_temp",
-        columns=_COUNTER_COLUMNS,
-        records=[(*k, v) for k, v in delta.items()],
+        "scoring_counters_in", schema_name="pg_temp", columns=_COUNTER_COLUMNS, records=rows
     )
     # one lock order for every transaction (the primary key's): concurrent batches cannot deadlock
     await conn.execute(

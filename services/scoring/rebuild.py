@@ -224,12 +224,19 @@ async def _swap(conn: Connection, live: str, fresh: str, old: str, replayed: Seq
         )
     if await _exists(conn, f"{fresh}.scoring_dirty") and await _exists(conn, f"{fresh}.indicator_counters"):
         # subscribers get every value the rebuild corrected (the publisher sends only values that changed)
+        # the counters are kept per month: each month with counters marks itself, its quarter and its year
         await conn.execute(
-            f"""INSERT INTO {fresh}.scoring_dirty (unitcode, provincecode, period_kind, period_start)
-                SELECT DISTINCT unitcode, provincecode, period_kind, period_start FROM {fresh}.indicator_counters
-                WHERE length(unitcode) = 5
-                UNION
-                SELECT DISTINCT provincecode, provincecode, period_kind, period_start FROM {fresh}.indicator_counters
+            f"""WITH months AS (
+                    SELECT DISTINCT unitcode, provincecode, period_start FROM {fresh}.indicator_counters
+                    WHERE length(unitcode) = 5
+                    UNION
+                    SELECT DISTINCT provincecode, provincecode, period_start FROM {fresh}.indicator_counters
+                )
+                INSERT INTO {fresh}.scoring_dirty (unitcode, provincecode, period_kind, period_start)
+                SELECT DISTINCT m.unitcode, m.provincecode, k.kind, k.start FROM months m
+                CROSS JOIN LATERAL (VALUES ('month', m.period_start),
+                                           ('quarter', date_trunc('quarter', m.period_start)::date),
+                                           ('year', date_trunc('year', m.period_start)::date)) AS k(kind, start)
                 ORDER BY 1, 3, 4"""
         )
     if await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", live):
