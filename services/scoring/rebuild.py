@@ -33,17 +33,25 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from contracts.registry import Registry
+from contracts.registry import Registry, default_registry
 from eventkit import projection as plumbing
 from eventkit.deadletter import DeadLetterPublisher
 from eventkit.pg import Connection, apply_migrations, create_pool, quote_ident
 from eventkit.projection import Projection, ProjectionRunner
 from eventkit.settings import KafkaSettings
 from services.scoring.gc_tuning import tune_gc
+from services.scoring.rebuild_workers import ShareJob, replay_in_workers, shares
 
-__all__ = ["RebuildReport", "TableReport", "rebuild"]
+__all__ = ["RebuildReport", "Replay", "TableReport", "rebuild", "replay_consumer", "replay_runners"]
 
 Progress = Callable[[int, int], None]
+_SERVICE_PROJECTIONS = (
+    "scoring.unit_activity",
+    "scoring.dossier_indicators",
+    "scoring.surveys",
+    "scoring.plans",
+    "scoring.feedback",
+)
 _PLUMBING_TABLES = frozenset({"schema_migrations", "projection_offsets", "projection_processed"})
 #: not compared by verify: when a row was written, and when the publisher handled a PAKN deadline (``fired_at``,
 #: set by the publisher, not by the events; a rebuilt row has none, and its passed deadline is handled once more)
@@ -96,7 +104,7 @@ class _CountedDeadLetters(DeadLetterPublisher):
 Targets = dict[str, dict[TopicPartition, int]]
 
 
-class _Replay:
+class Replay:
     """One consumer over every replayed topic, feeding each projection's runner up to its target offsets."""
 
     def __init__(self, consumer: AIOKafkaConsumer, runners: Sequence[ProjectionRunner], batch: int) -> None:
@@ -145,6 +153,41 @@ class _Replay:
             if progress is not None:
                 progress(done_before + consumed, max(total, done_before + consumed))
         return consumed
+
+
+def _service_names() -> set[str]:
+    from services.scoring.app import scoring_projections  # noqa: PLC0415 - the service's app, only when asked
+
+    return {p.name for p in scoring_projections()}
+
+
+def replay_runners(
+    projections: Sequence[Projection], pool: asyncpg.Pool, kafka: KafkaSettings, registry: Registry, batch: int
+) -> list[ProjectionRunner]:
+    """The runners a replay applies its batches with (their own consumers are never started)."""
+    return [
+        ProjectionRunner(
+            projection=p,
+            pool=pool,
+            kafka=kafka,
+            registry=registry,
+            dead_letters=_CountedDeadLetters(p.name),
+            max_records=batch,
+        )
+        for p in projections
+    ]
+
+
+def replay_consumer(kafka: KafkaSettings, name: str) -> AIOKafkaConsumer:
+    """A group-less, read_committed consumer; the caller assigns and seeks its partitions."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+        client_id=f"chiso.rebuild.{name}",
+    )
 
 
 async def _live_offsets(conn: Connection, schema: str, names: Sequence[str]) -> Targets:
@@ -280,7 +323,7 @@ class _Plan:
 
 
 async def _finish(
-    lock: Connection, plan: _Plan, replay: _Replay, progress: Progress | None, has_live: bool
+    lock: Connection, plan: _Plan, replay: Replay, progress: Progress | None, has_live: bool
 ) -> list[TableReport]:
     """Under the live offsets' lock: catch up to the live positions, compare, swap (one transaction)."""
     live, fresh = plan.live, plan.fresh
@@ -312,8 +355,18 @@ async def rebuild(
     swap: bool,
     progress: Progress | None = None,
     batch: int = 5000,
+    workers: int = 1,
 ) -> RebuildReport:
-    """Rebuild the read models of ``projections`` from the topics; swap them in, or only compare (verify)."""
+    """Rebuild the read models of ``projections`` from the topics; swap them in, or only compare (verify).
+
+    ``workers`` > 1: the replay up to the first targets runs in that many processes, each with a share of the
+    partitions (:mod:`services.scoring.rebuild_workers`; they build the service's projections, without hooks,
+    and the contracts' default registry themselves, so ``projections`` and ``registry`` must be those, as
+    ``chiso scoring rebuild`` passes them); the catch-up and the swap stay in this process.
+    """
+    if workers > 1 and (registry is not default_registry() or not {p.name for p in projections} <= _service_names()):
+        msg = "rebuild workers replay the service's own projections with the default registry; else use workers=1"
+        raise ValueError(msg)
     tune_gc()  # the replay is one long run of projection batches, as in the service
     started = time.perf_counter()
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
@@ -326,31 +379,14 @@ async def rebuild(
         [p.name for p in projections],
         [],
     )
-    # a connection per projection: their batches are applied side by side (_Replay.run_to)
+    # a connection per projection: their batches are applied side by side (Replay.run_to)
     pool = await create_pool(database_url, plan.fresh, min_size=1, max_size=max(4, len(projections)))
     tables: list[TableReport] = []
     try:
         plan.replayed = await _prepare(pool, plan.fresh, projections)
-        runners = [
-            ProjectionRunner(
-                projection=p,
-                pool=pool,
-                kafka=kafka,
-                registry=registry,
-                dead_letters=_CountedDeadLetters(p.name),
-                max_records=batch,
-            )
-            for p in projections
-        ]
+        runners = replay_runners(projections, pool, kafka, registry, batch)
         topics = sorted({t for p in projections for t in p.topics})
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=kafka.bootstrap_servers,
-            group_id=None,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            auto_offset_reset="earliest",
-            client_id=f"chiso.rebuild.{schema}",
-        )
+        consumer = replay_consumer(kafka, schema)
         await consumer.start()
         lock = await asyncpg.connect(database_url)
         try:
@@ -358,14 +394,24 @@ async def rebuild(
             tps = [TopicPartition(t, p) for t in topics for p in sorted(metadata.partitions_for_topic(t) or ())]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
-            replay = _Replay(consumer, runners, batch)
+            replay = Replay(consumer, runners, batch)
             has_live = await _exists(lock, f"{live}.projection_offsets")
             if swap or not has_live:
                 ends = await consumer.end_offsets(tps)
                 first: Targets = {p.name: {tp: ends[tp] for tp in tps if tp.topic in p.topics} for p in projections}
             else:
                 first = await _live_offsets(lock, live, plan.names)
-            await replay.run_to(first, progress, 0, sum(_merged(first).values()))
+            total = sum(_merged(first).values())
+            if workers > 1:
+                jobs = [
+                    ShareJob(database_url, plan.fresh, kafka, default_registry, plan.names, share, first, batch)
+                    for share in shares(tps, workers)
+                ]
+                replay.events = await replay_in_workers(jobs, pool, progress, total)
+                for tp, offset in _merged(first).items():  # the catch-up below reads on from where they stopped
+                    consumer.seek(tp, offset)
+            else:
+                await replay.run_to(first, progress, 0, total)
             tables = await _finish(lock, plan, replay, progress, has_live)
         finally:
             await lock.close()

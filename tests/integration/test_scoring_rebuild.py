@@ -196,13 +196,14 @@ async def test_rebuild_swaps_in_the_same_read_models_and_verify_catches_tamperin
     )
     assert old == 20  # the new events went to the swapped-in tables only
 
-    healthy = await rebuild(
+    healthy = await rebuild(  # replayed by two worker processes, each with half the partitions
         database_url=fresh_database,
         schema="scoring",
         kafka=kafka,
         registry=REGISTRY,
         projections=scoring_projections(),
         swap=False,
+        workers=2,
     )
     assert not healthy.swapped
     assert healthy.differences == 0, healthy.tables
