@@ -43,7 +43,6 @@ class UnitActivityProjection(Projection):
     name = "scoring.unit_activity"
     topics = (DOSSIERS_EVENTS, SURVEYS_EVENTS, PLANS_EVENTS)
     validate_payloads = False
-    decode_ahead = True  # the next batch's headers read while this batch's upsert runs
     migrations = (
         Migration(
             "0001_unit_activity",
@@ -144,7 +143,6 @@ class DossierIndicatorsProjection(Projection):
     topics = (DOSSIERS_EVENTS,)
     event_types = EVENT_TYPES
     dedupe_event_ids = False  # the relay publishes the canonical topic exactly once; rows replace anyway
-    decode_ahead = True  # payload validation of the next batch fills this batch's waits on PostgreSQL
     migrations = (
         _DOSSIER_TABLES,
         # every batch adds to the same few thousand counter rows: with room left on each page an update
