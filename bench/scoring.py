@@ -198,16 +198,10 @@ async def _prepared_pool(url: str, schema: str) -> Any:
 def _views(topic: str) -> dict[str, Projection]:
     dossiers = DossierIndicatorsProjection(legacy_district_of, dossier_change_hook(lambda: datetime.now(UTC)))
     dossiers.topics = (topic,)
-    # the same projection decoding each batch only once the previous one has committed (the runner's default):
-    # what decode_ahead brings, measured in the same run
-    after = DossierIndicatorsProjection(legacy_district_of, dossier_change_hook(lambda: datetime.now(UTC)))
-    after.topics = (topic,)
-    after.decode_ahead = False
     activity = UnitActivityProjection()
     activity.topics = (topic,)  # type: ignore[assignment]  # the bench topic instead of the three canonical ones
     return {
         "dossier indicators (+ dirty keys)": dossiers,
-        "dossier indicators, decoding after each batch": after,
         "unit activity (headers only)": activity,
     }
 
