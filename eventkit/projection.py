@@ -132,10 +132,6 @@ class ConsumedEvent:
         return self._data
 
 
-#: decode_ahead: what decoding a record gave (an event, or why the record is invalid)
-_Decoded = ConsumedEvent | InvalidRecord | UnknownEventType
-
-
 @dataclass(frozen=True)
 class Rejection:
     """An event a projection refuses, and why (becomes a dead letter)."""
@@ -160,10 +156,6 @@ class Projection:
     validate_payloads: bool = True
     #: the read model's tables
     migrations: tuple[Migration, ...] = ()
-    #: decode the next fetched batch (headers, payloads) while the current batch's transaction waits on the
-    #: database, instead of after it: the same records, transactions and offsets, in the same order; only
-    #: the CPU work of decoding moves into time the runner otherwise spends waiting (opt-in)
-    decode_ahead: bool = False
 
     async def apply(self, conn: Connection, events: Sequence[ConsumedEvent]) -> Sequence[Rejection] | None:
         """Update the read model inside the runner's transaction (``conn``). Must not commit.
@@ -232,10 +224,6 @@ class ProjectionRunner:
         )
         self._last_kafka_commit = 0.0
         self._known_types = frozenset(cls.event_type for cls in registry.types())
-        # decode_ahead: what _decode found for each record fetched but not yet classified, by id() of the
-        # record and holding the record itself (so the id cannot be reused while the entry exists, and a lookup
-        # checks identity); process_batch removes its records' entries, classified or not
-        self._decoded: dict[int, tuple[ConsumerRecord[bytes, bytes], _Decoded]] = {}
 
     @property
     def name(self) -> str:
@@ -270,9 +258,6 @@ class ProjectionRunner:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Consume until ``stop`` is set."""
-        if self.projection.decode_ahead:
-            await self._run_decoding_ahead(stop)
-            return
         while not stop.is_set():
             batch = await self._consumer.getmany(timeout_ms=500, max_records=self._max_records)
             batch = await self._top_up(batch)
@@ -284,87 +269,12 @@ class ProjectionRunner:
                 async with self.batch_lock:
                     await self.process_batch(batch)
             except _Transient:
-                await self._after_transient()
+                _log.warning("database or broker unavailable; re-reading from stored offsets", projection=self.name)
+                await asyncio.sleep(1)
+                await self.seek_to_stored(list(self._consumer.assignment()))
                 continue
             await self._update_lag(batch)
             await self._maybe_commit_to_kafka()
-
-    async def _run_decoding_ahead(self, stop: asyncio.Event) -> None:
-        """:meth:`run` with the next batch fetched and decoded while the current one's transaction runs.
-
-        Batches are still applied one at a time, in fetch order, each in its own transaction with its offsets:
-        a batch's transaction starts only once the previous one has committed. If that one fails on the
-        infrastructure, the batch decoded meanwhile is dropped and everything is read again from the stored
-        offsets, as :meth:`run` does.
-        """
-        current: asyncio.Task[None] | None = None
-        current_batch: Batch = {}
-        applied: dict[TopicPartition, int] = {}  # next offset after the last committed batch, per partition
-        try:
-            while not stop.is_set():
-                batch = await self._consumer.getmany(timeout_ms=0 if current else 500, max_records=self._max_records)
-                batch = await self._top_up(batch)
-                if batch:
-                    await self._decode(batch)
-                if current is not None:
-                    try:
-                        await current
-                    except _Transient:
-                        current = None
-                        self._decoded.clear()
-                        await self._after_transient()
-                        continue
-                    current = None
-                    applied.update((tp, records[-1].offset + 1) for tp, records in current_batch.items() if records)
-                    await self._update_lag(current_batch)
-                if not batch:
-                    await self._maybe_commit_to_kafka(applied)
-                    continue
-                self._fault("fetched")
-                current, current_batch = asyncio.create_task(self._locked_batch(batch)), batch
-                await self._maybe_commit_to_kafka(applied)
-        finally:
-            if current is not None:  # stopping: let the batch in flight finish (or fail) as run() would
-                with contextlib.suppress(_Transient):
-                    await current
-            self._decoded.clear()
-
-    async def _locked_batch(self, batch: Batch) -> None:
-        async with self.batch_lock:
-            await self.process_batch(batch)
-
-    async def _after_transient(self) -> None:
-        _log.warning("database or broker unavailable; re-reading from stored offsets", projection=self.name)
-        await asyncio.sleep(1)
-        await self.seek_to_stored(list(self._consumer.assignment()))
-
-    async def _decode(self, batch: Batch) -> None:
-        """Decode ``batch``'s records for :meth:`_classify`, yielding to the batch in flight every few hundred."""
-        decoded = self._decoded
-        for n, record in enumerate(r for records in batch.values() for r in records):
-            decoded[id(record)] = (record, self._decode_one(record))
-            if n % 256 == 255:
-                await asyncio.sleep(0)
-
-    def _decode_one(self, record: ConsumerRecord[bytes, bytes]) -> _Decoded:
-        """The record's event (payload decoded when the projection validates payloads), or why it is invalid.
-
-        Unwanted types are left undecoded (their payload is never read); :meth:`_classify` skips them.
-        """
-        try:
-            attributes = read_headers(record.headers)
-            if attributes.type not in self._known_types:
-                self._registry.latest(attributes.type)
-        except (InvalidRecord, UnknownEventType) as exc:
-            return exc
-        event = ConsumedEvent(record, attributes, self._registry)
-        wanted = self.projection.event_types
-        if self.projection.validate_payloads and (wanted is None or attributes.type in wanted):
-            try:
-                event.data  # noqa: B018 - parses and caches the payload
-            except InvalidRecord as exc:
-                return exc
-        return event
 
     async def _top_up(self, batch: Batch) -> Batch:
         """Under load, add the records of fetches already in flight: fewer, larger transactions.
@@ -386,24 +296,18 @@ class ProjectionRunner:
         """Apply one fetched batch: whole, or record by record if it keeps failing."""
         started = time.perf_counter()
         groups = [((tp.topic, tp.partition), batch[tp]) for tp in sorted(batch) if batch[tp]]
-        try:
-            for attempt in range(1, self._max_attempts + 1):
-                try:
-                    await self._transaction(groups, poison=None)
-                    break
-                except Exception as exc:
-                    if _is_transient(exc):
-                        raise _Transient from exc
-                    _log.warning("batch failed", projection=self.name, attempt=attempt, error=repr(exc))
-                    if attempt == self._max_attempts:
-                        await self._one_by_one([r for _, records in groups for r in records])
-                    else:
-                        await asyncio.sleep(0.05 * 2**attempt)
-        finally:
-            if self._decoded:  # decode_ahead: records gated out (already applied) were never classified
-                for _, records in groups:
-                    for record in records:
-                        self._decoded.pop(id(record), None)
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                await self._transaction(groups, poison=None)
+                break
+            except Exception as exc:
+                if _is_transient(exc):
+                    raise _Transient from exc
+                _log.warning("batch failed", projection=self.name, attempt=attempt, error=repr(exc))
+                if attempt == self._max_attempts:
+                    await self._one_by_one([r for _, records in groups for r in records])
+                else:
+                    await asyncio.sleep(0.05 * 2**attempt)
         if self._metrics:
             self._metrics.batch_seconds.labels(f"projection:{self.name}").observe(time.perf_counter() - started)
 
@@ -461,17 +365,7 @@ class ProjectionRunner:
         wanted = self.projection.event_types
         validate = self.projection.validate_payloads
         known = self._known_types
-        decoded = self._decoded
         for record in records:
-            entry = decoded.pop(id(record), None) if decoded else None
-            ahead = entry[1] if entry is not None and entry[0] is record else None
-            if ahead is not None:  # decode_ahead: the same steps as below, already taken
-                if isinstance(ahead, ConsumedEvent):
-                    if wanted is None or ahead.attributes.type in wanted:
-                        events.append(ahead)
-                else:
-                    dead.append((record, ahead.reason if isinstance(ahead, InvalidRecord) else str(ahead)))
-                continue
             try:
                 attributes = read_headers(record.headers)
                 # an unknown type is parked, not skipped: once the contracts are upgraded it can be
@@ -572,26 +466,13 @@ class ProjectionRunner:
             position = await self._consumer.position(tp)
             self._metrics.consumer_lag.labels(self.name, tp.topic, str(tp.partition)).set(max(0, stable - position))
 
-    async def _maybe_commit_to_kafka(self, applied: dict[TopicPartition, int] | None = None) -> None:
-        """Mirror the stored positions to Kafka now and then, for operators' lag tools only.
-
-        Never beyond what the database holds: a restarted consumer may read from Kafka's committed offset before
-        it seeks to the stored ones, and records between the stored offset and a committed offset ahead of it
-        would then be gated out as applied when they are read again. Without ``applied`` (the next offsets of
-        the batches committed so far) the consumer's positions are mirrored, which is right only when no batch
-        is fetched but not yet applied — as in :meth:`run`, not with ``decode_ahead``.
-        """
+    async def _maybe_commit_to_kafka(self) -> None:
+        """Mirror the stored positions to Kafka now and then, for operators' lag tools only."""
         if time.monotonic() - self._last_kafka_commit < 5:
             return
-        if applied is not None and not applied:
-            return  # nothing applied yet: try again with the next batch
         self._last_kafka_commit = time.monotonic()
         positions: dict[TopicPartition, int] = {}
         for tp in self._consumer.assignment():
-            if applied is not None:
-                if tp in applied:
-                    positions[tp] = applied[tp]
-                continue
             with contextlib.suppress(Exception):
                 positions[tp] = await self._consumer.position(tp)
         if positions:

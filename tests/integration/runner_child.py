@@ -24,8 +24,6 @@ async def main(url: str, bootstrap: str, topic: str, crash_point: str | None, nt
     projection = SampleTotalsProjection((topic,))
     # offset gating alone (no event-id table) is exactly once on topics without duplicate records
     projection.dedupe_event_ids = os.environ.get("DEDUPE_EVENT_IDS", "1") == "1"
-    # the next batch decoded while the current one's transaction runs (the same guarantees must hold)
-    projection.decode_ahead = os.environ.get("DECODE_AHEAD", "0") == "1"
     await apply_migrations(pool, "eventkit.projection", MIGRATIONS)
     await apply_migrations(pool, projection.name, projection.migrations)
     kafka = KafkaSettings(bootstrap_servers=bootstrap)

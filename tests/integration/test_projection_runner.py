@@ -66,15 +66,8 @@ async def _read_model(url: str) -> tuple[Counter, Counter]:
     return Counter({r["unitcode"]: r["events"] for r in rows}), Counter({r["unitcode"]: r["total"] for r in rows})
 
 
-def _run_child(
-    url: str, bootstrap: str, topic: str, expect: int, *crash: str, dedupe: bool = True, ahead: bool = False
-) -> int:
-    env = {
-        **os.environ,
-        "EXPECT_OFFSETS_TOTAL": str(expect),
-        "DEDUPE_EVENT_IDS": "1" if dedupe else "0",
-        "DECODE_AHEAD": "1" if ahead else "0",
-    }
+def _run_child(url: str, bootstrap: str, topic: str, expect: int, *crash: str, dedupe: bool = True) -> int:
+    env = {**os.environ, "EXPECT_OFFSETS_TOTAL": str(expect), "DEDUPE_EVENT_IDS": "1" if dedupe else "0"}
     proc = subprocess.run(
         [sys.executable, "-m", "tests.integration.runner_child", url, bootstrap, topic, *crash],
         cwd=ROOT,
@@ -89,24 +82,22 @@ def _run_child(
     return proc.returncode
 
 
-@pytest.mark.parametrize("ahead", [False, True], ids=["decode-after", "decode-ahead"])
 @pytest.mark.parametrize(
     ("point", "nth"),
     [("fetched", 3), ("applied", 3), ("db_committed", 3), ("kafka_committed", 1)],
 )
 async def test_a_runner_killed_at_any_point_leaves_the_read_model_exactly_right(
-    fresh_database, kafka_bootstrap, point, nth, ahead
+    fresh_database, kafka_bootstrap, point, nth
 ) -> None:
     topic = await create_topic(kafka_bootstrap, new_topic_name(), partitions=3)
     records, counts, totals = _workload(600, duplicates=25, seed=hash(point) & 0xFFFF)
     await _produce(kafka_bootstrap, topic, records)
     expect = len(records)
-    run = functools.partial(_run_child, fresh_database, kafka_bootstrap, topic, expect, ahead=ahead)
-    crashed = await asyncio.to_thread(run, point, str(nth))
+    crashed = await asyncio.to_thread(_run_child, fresh_database, kafka_bootstrap, topic, expect, point, str(nth))
     assert crashed == -9, f"the child was expected to die at {point}"
     partial_counts, _ = await _read_model(fresh_database)
     assert sum(partial_counts.values()) < sum(counts.values())  # it really died mid-way
-    assert await asyncio.to_thread(run) == 0
+    assert await asyncio.to_thread(_run_child, fresh_database, kafka_bootstrap, topic, expect) == 0
     got_counts, got_totals = await _read_model(fresh_database)
     assert got_counts == counts  # nothing lost, nothing counted twice (25 duplicate records ignored)
     assert got_totals == totals
@@ -126,9 +117,8 @@ async def test_offset_gating_alone_is_exactly_once_on_a_topic_without_duplicates
     assert await _read_model(fresh_database) == (counts, totals)
 
 
-@pytest.mark.parametrize("ahead", [False, True], ids=["decode-after", "decode-ahead"])
 async def test_bad_records_are_dead_lettered_with_reason_and_origin_and_the_runner_moves_on(
-    fresh_database, kafka_bootstrap, ahead
+    fresh_database, kafka_bootstrap
 ) -> None:
     topic = await create_topic(kafka_bootstrap, new_topic_name(), partitions=2)
     good = [sample_event(f"d{i}", str(i), amount=2, unitcode="00004") for i in range(30)]
@@ -144,7 +134,6 @@ async def test_bad_records_are_dead_lettered_with_reason_and_origin_and_the_runn
 
     pool = await create_pool(fresh_database, "plumbing", max_size=4)
     projection = SampleTotalsProjection((topic,))
-    projection.decode_ahead = ahead
     await apply_migrations(pool, "eventkit.projection", MIGRATIONS)
     await apply_migrations(pool, projection.name, projection.migrations)
     kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap)
