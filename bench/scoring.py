@@ -587,8 +587,9 @@ async def bench_rebuild(
                 "ratio_to_first": round(rate / runs[0]["events_per_s"], 2) if runs else 1.0,
                 "extrapolated_10M_minutes": round(10_000_000 / rate / 60, 1),
                 "differing_keys": report.differences,
-                # this process only: with workers, each worker process has its own (not measured here)
+                # this process (with workers: the parent, which waits meanwhile), and each worker process
                 "peak_rss_mb": round(_rss_mb("VmHWM"), 1) if measured_peak else None,
+                "worker_peak_rss_mb": [round(m, 1) if m else None for m in report.worker_peak_rss_mb],
             }
         )
         console.print(runs[-1])

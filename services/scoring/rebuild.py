@@ -82,6 +82,8 @@ class RebuildReport:
     swapped: bool
     old_schema: str | None
     tables: list[TableReport]
+    #: with rebuild workers: each worker process's peak resident set in MB (None where not measurable)
+    worker_peak_rss_mb: list[float | None] = field(default_factory=list)
 
     @property
     def differences(self) -> int:
@@ -382,6 +384,7 @@ async def rebuild(
     # a connection per projection: their batches are applied side by side (Replay.run_to)
     pool = await create_pool(database_url, plan.fresh, min_size=1, max_size=max(4, len(projections)))
     tables: list[TableReport] = []
+    worker_peaks: list[float | None] = []
     try:
         plan.replayed = await _prepare(pool, plan.fresh, projections)
         runners = replay_runners(projections, pool, kafka, registry, batch)
@@ -407,7 +410,7 @@ async def rebuild(
                     ShareJob(database_url, plan.fresh, kafka, default_registry, plan.names, share, first, batch)
                     for share in shares(tps, workers)
                 ]
-                replay.events = await replay_in_workers(jobs, pool, progress, total)
+                replay.events, worker_peaks = await replay_in_workers(jobs, pool, progress, total)
                 for tp, offset in _merged(first).items():  # the catch-up below reads on from where they stopped
                     consumer.seek(tp, offset)
             else:
@@ -430,6 +433,7 @@ async def rebuild(
         swapped=swap,
         old_schema=plan.old if swap else None,
         tables=tables,
+        worker_peak_rss_mb=worker_peaks,
     )
 
 

@@ -17,6 +17,7 @@ import multiprocessing
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import asyncpg
 from aiokafka import TopicPartition
@@ -53,10 +54,20 @@ def shares(partitions: Sequence[TopicPartition], workers: int) -> list[list[Topi
     return [s for s in (list(partitions[k::workers]) for k in range(workers)) if s]
 
 
-def _run_share(job: ShareJob) -> int:
-    """Worker process entry point: replay the share, return the records consumed."""
+def _run_share(job: ShareJob) -> tuple[int, float | None]:
+    """Worker process entry point: replay the share; the records consumed and the worker's peak RSS in MB."""
     tune_gc()
-    return asyncio.run(_replay_share(job))
+    return asyncio.run(_replay_share(job)), _peak_rss_mb()
+
+
+def _peak_rss_mb() -> float | None:
+    """The process's peak resident set (Linux ``VmHWM``), None where /proc is not there."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    line = next((x for x in status.splitlines() if x.startswith("VmHWM:")), None)
+    return int(line.split()[1]) / 1024 if line else None
 
 
 async def _replay_share(job: ShareJob) -> int:
@@ -90,9 +101,11 @@ async def _offsets_done(pool: asyncpg.Pool) -> int:
     return int(value or 0)
 
 
-async def replay_in_workers(jobs: Sequence[ShareJob], pool: asyncpg.Pool, progress: Progress | None, total: int) -> int:
+async def replay_in_workers(
+    jobs: Sequence[ShareJob], pool: asyncpg.Pool, progress: Progress | None, total: int
+) -> tuple[int, list[float | None]]:
     """Run every job in its own process (spawned: nothing of this process's state is shared); the records
-    consumed in all. Raises if a worker fails."""
+    consumed in all, and each worker's peak RSS in MB. Raises if a worker fails."""
     loop = asyncio.get_running_loop()
     with ProcessPoolExecutor(max_workers=len(jobs), mp_context=multiprocessing.get_context("spawn")) as executor:
         futures = [loop.run_in_executor(executor, _run_share, job) for job in jobs]
@@ -101,4 +114,5 @@ async def replay_in_workers(jobs: Sequence[ShareJob], pool: asyncpg.Pool, progre
             _, pending = await asyncio.wait(pending, timeout=0.5)
             if progress is not None:
                 progress(min(await _offsets_done(pool), total), total)
-        return sum(f.result() for f in futures)
+        results = [f.result() for f in futures]
+        return sum(events for events, _ in results), [peak for _, peak in results]

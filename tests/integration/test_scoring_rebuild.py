@@ -207,6 +207,8 @@ async def test_rebuild_swaps_in_the_same_read_models_and_verify_catches_tamperin
     )
     assert not healthy.swapped
     assert healthy.differences == 0, healthy.tables
+    assert len(healthy.worker_peak_rss_mb) == 2  # each worker measured its own memory (Linux)
+    assert all(m is not None and m < 500 for m in healthy.worker_peak_rss_mb), healthy.worker_peak_rss_mb
 
     await live.execute(
         "UPDATE indicator_counters SET value = value + 1 WHERE unitcode = $1 AND counter = 'r06.received'"
