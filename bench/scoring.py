@@ -73,6 +73,7 @@ from infra.topics import provision_topics, topic_spec
 from services.scoring.app import legacy_district_of, scoring_projections
 from services.scoring.configs import load_configs
 from services.scoring.domain.periods import PeriodKind
+from services.scoring.gc_tuning import tune_gc
 from services.scoring.indicator_api import IndicatorQueries, indicator_router
 from services.scoring.projections import DossierIndicatorsProjection, UnitActivityProjection
 from services.scoring.rebuild import rebuild
@@ -199,7 +200,10 @@ def _views(topic: str) -> dict[str, Projection]:
     dossiers.topics = (topic,)
     activity = UnitActivityProjection()
     activity.topics = (topic,)  # type: ignore[assignment]  # the bench topic instead of the three canonical ones
-    return {"dossier indicators (+ dirty keys)": dossiers, "unit activity (headers only)": activity}
+    return {
+        "dossier indicators (+ dirty keys)": dossiers,
+        "unit activity (headers only)": activity,
+    }
 
 
 async def _timed(url: str, schema: str, bootstrap: str, view: Projection, n: int) -> float:
@@ -207,6 +211,7 @@ async def _timed(url: str, schema: str, bootstrap: str, view: Projection, n: int
     producer = build_producer(KafkaSettings(bootstrap_servers=bootstrap), "bench-dlq")
     await producer.start()
     runner = _TimedRunner(n, **_runner_kwargs(pool, bootstrap, view, producer))
+    tune_gc()  # as the service does once it is set up (services.scoring.app)
     await runner.start()
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))
@@ -244,25 +249,26 @@ async def bench_throughput(url: str, bootstrap: str, dossiers: int, repeat: int)
     del records  # on the topic now: the memory figures below are the projection's, not the data set's
     out: dict[str, Any] = {"events": n, "dossiers": dossiers, "repeat": repeat, "variants": {}}
     filled = ""
-    for name in _views(topic):
-        runs, ratios, memory = [], [], []
-        for _ in range(repeat):
-            raw = await _raw_getmany(bootstrap, topic, n)
-            schema = f"bench_scoring_{uuid.uuid4().hex[:6]}"
-            before = _rss_mb("VmRSS")
-            peak_known = _reset_peak_rss()
-            mine = await _timed(url, schema, bootstrap, _views(topic)[name], n)
-            if peak_known:
-                # the runner, its consumer's fetch buffers and the pool live in this process, as in the service
-                memory.append({"rss_before_mb": before, "peak_rss_mb": _rss_mb("VmHWM")})
-            if name.startswith("dossier"):
-                filled = schema
-            runs.append(n / mine)
-            ratios.append(raw / mine)
-            peak = f", peak RSS {memory[-1]['peak_rss_mb']:,.0f} MB" if memory else ""
-            console.print(
-                f"  {name}: {n / mine:,.0f} ev/s, raw getmany {n / raw:,.0f} ev/s, ratio {raw / mine:.2f}{peak}"
-            )
+    names = list(_views(topic))
+    found: dict[str, tuple[list[float], list[float], list[dict[str, float]]]] = {name: ([], [], []) for name in names}
+    # the variants interleaved round by round: the machine's load drifts within minutes
+    for name in [name for _ in range(repeat) for name in names]:
+        runs, ratios, memory = found[name]
+        raw = await _raw_getmany(bootstrap, topic, n)
+        schema = f"bench_scoring_{uuid.uuid4().hex[:6]}"
+        before = _rss_mb("VmRSS")
+        peak_known = _reset_peak_rss()
+        mine = await _timed(url, schema, bootstrap, _views(topic)[name], n)
+        if peak_known:
+            # the runner, its consumer's fetch buffers and the pool live in this process, as in the service
+            memory.append({"rss_before_mb": before, "peak_rss_mb": _rss_mb("VmHWM")})
+        if name.startswith("dossier"):
+            filled = schema
+        runs.append(n / mine)
+        ratios.append(raw / mine)
+        peak = f", peak RSS {memory[-1]['peak_rss_mb']:,.0f} MB" if memory else ""
+        console.print(f"  {name}: {n / mine:,.0f} ev/s, raw getmany {n / raw:,.0f} ev/s, ratio {raw / mine:.2f}{peak}")
+    for name, (runs, ratios, memory) in found.items():
         out["variants"][name] = {
             "events_per_s_median": statistics.median(runs),
             "ratio_median": statistics.median(ratios),
@@ -308,6 +314,7 @@ async def bench_freshness(url: str, bootstrap: str, rate: int, seconds: int) -> 
     kwargs = _runner_kwargs(pool, bootstrap, view, dlq)
     kwargs["max_records"] = 5000
     runner = _CommitClock(**kwargs)
+    tune_gc()  # as the service does once it is set up (services.scoring.app)
     await runner.start()
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))
@@ -543,7 +550,9 @@ async def fill_read_model(url: str, bootstrap: str, dossiers: int) -> str:
     return schema
 
 
-async def bench_rebuild(url: str, bootstrap: str, dossiers: int, batches: list[int]) -> dict[str, Any]:
+async def bench_rebuild(
+    url: str, bootstrap: str, dossiers: int, batches: list[int], workers: list[int] | None = None
+) -> dict[str, Any]:
     """``chiso scoring rebuild`` as the CLI runs it (every projection of the service, swap) over ``dossiers`` x 2
     canonical dossier events on the real topics of the service, once per batch size (records per projection
     transaction; the first is the baseline the others are compared with, same data, same process): the rate,
@@ -555,7 +564,7 @@ async def bench_rebuild(url: str, bootstrap: str, dossiers: int, batches: list[i
     await _produce(bootstrap, DOSSIERS_EVENTS, records)
     del records
     runs = []
-    for batch in batches:
+    for batch, processes in [(b, w) for b in batches for w in workers or [1]]:
         measured_peak = _reset_peak_rss()
         report = await rebuild(
             database_url=url,
@@ -565,18 +574,22 @@ async def bench_rebuild(url: str, bootstrap: str, dossiers: int, batches: list[i
             projections=scoring_projections(),
             swap=True,
             batch=batch,
+            workers=processes,
         )
         rate = report.events / report.seconds
         runs.append(
             {
                 "batch": batch,
+                "workers": processes,
                 "events": report.events,
                 "seconds": round(report.seconds, 1),
                 "events_per_s": round(rate),
                 "ratio_to_first": round(rate / runs[0]["events_per_s"], 2) if runs else 1.0,
                 "extrapolated_10M_minutes": round(10_000_000 / rate / 60, 1),
                 "differing_keys": report.differences,
+                # this process (with workers: the parent, which waits meanwhile), and each worker process
                 "peak_rss_mb": round(_rss_mb("VmHWM"), 1) if measured_peak else None,
+                "worker_peak_rss_mb": [round(m, 1) if m else None for m in report.worker_peak_rss_mb],
             }
         )
         console.print(runs[-1])
@@ -601,7 +614,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             console.print(result["freshness"])
         if "rebuild" in phases:
             batches = [int(b) for b in args.rebuild_batches.split(",")]
-            result["rebuild"] = await bench_rebuild(url, bootstrap, args.dossiers, batches)
+            workers = [int(w) for w in args.rebuild_workers.split(",")]
+            result["rebuild"] = await bench_rebuild(url, bootstrap, args.dossiers, batches, workers)
             console.print(result["rebuild"])
         if "table" in phases:
             filled = filled or args.table_schema or await fill_read_model(url, bootstrap, args.dossiers)
@@ -628,6 +642,9 @@ if __name__ == "__main__":
     )
     parser.add_argument(
         "--rebuild-batches", default="5000,20000", help="rebuild phase: records per transaction, the first the baseline"
+    )
+    parser.add_argument(
+        "--rebuild-workers", default="1", help="rebuild phase: worker processes to compare (comma list), per batch size"
     )
     parser.add_argument("--table-schema", default="", help="table phase alone: an already filled read model schema")
     parser.add_argument("--table-repeat", type=int, default=3, help="table phase: interleaved rounds (medians)")

@@ -15,6 +15,7 @@ from eventkit.service import Component, Runtime, ServiceSettings, service_app, s
 from eventkit.units import MERGER_DATE, ResolvedUnit, UnitRegistry
 from services.scoring.configs import load_aggregators, load_configs
 from services.scoring.dirty import UnitDaysHook
+from services.scoring.gc_tuning import tune_gc
 from services.scoring.indicator_api import IndicatorQueries, indicator_router
 from services.scoring.papi import MIGRATIONS as PAPI_MIGRATIONS
 from services.scoring.papi import MIGRATIONS_NAME as PAPI_MIGRATIONS_NAME
@@ -110,6 +111,7 @@ def build_app(settings: ScoringSettings | None = None, shell: ServiceSettings | 
             max_keys=own.publish_max_keys,
         )
         started.append(queries)
+        tune_gc()  # the long-lived state is loaded: keep it out of the collections the batches trigger
         return [*runners, publisher, relay], routers
 
     started: list[IndicatorQueries] = []  # the queries of the running service, for the table lane

@@ -23,7 +23,7 @@ app = typer.Typer(
 app.command("freeze")(freeze_command)
 
 
-def _run(*, swap: bool, batch: int) -> RebuildReport:
+def _run(*, swap: bool, batch: int, workers: int) -> RebuildReport:
     import asyncio  # noqa: PLC0415 - keep `chiso --help` fast
 
     from rich.console import Console  # noqa: PLC0415
@@ -52,6 +52,7 @@ def _run(*, swap: bool, batch: int) -> RebuildReport:
                 swap=swap,
                 progress=on_progress,
                 batch=batch,
+                workers=workers,
             )
         )
 
@@ -71,28 +72,32 @@ def _print(report: RebuildReport, title: str) -> None:
 
 
 Batch = Annotated[int, typer.Option("--batch", min=1, max=100_000, help="Records per projection transaction")]
+Workers = Annotated[
+    int,
+    typer.Option("--workers", min=1, max=32, help="Processes replaying a share of the partitions each (≤ cores)"),
+]
 
 
 @app.command("rebuild")
-def rebuild_command(batch: Batch = 5000) -> None:
+def rebuild_command(batch: Batch = 5000, workers: Workers = 1) -> None:
     """Replay the event topics from the start into fresh tables, swap them in atomically, print a comparison.
 
     The running service keeps serving from the live tables until the swap (one transaction); the comparison
     is taken at the swap, with both sides at the same offsets. The previous tables stay in
     ``<schema>_old_<time>`` (drop it when satisfied). Needs DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS.
     """
-    report = _run(swap=True, batch=batch)
+    report = _run(swap=True, batch=batch, workers=workers)
     _print(report, f"rebuild of {report.schema}: live (before) vs rebuilt")
     typer.echo(f"swapped in; previous read models kept in schema {report.old_schema}")
 
 
 @app.command("verify")
-def verify_command(batch: Batch = 5000) -> None:
+def verify_command(batch: Batch = 5000, workers: Workers = 1) -> None:
     """Recompute the read models from scratch (a throw-away rebuild) and diff them with the live ones.
 
     Exit code 1 when any key differs.
     """
-    report = _run(swap=False, batch=batch)
+    report = _run(swap=False, batch=batch, workers=workers)
     _print(report, f"verify of {report.schema}: live vs a clean rebuild")
     if report.differences:
         raise typer.Exit(1)

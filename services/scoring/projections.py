@@ -8,6 +8,9 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date, datetime
 from json.encoder import encode_basestring_ascii
+from operator import attrgetter
+
+import orjson
 
 from contracts.base import EventPayload
 from contracts.topics import DOSSIERS_EVENTS, PLANS_EVENTS, SURVEYS_EVENTS
@@ -23,7 +26,8 @@ from services.scoring.domain.dossier import (
     contributions,
     fold_all,
 )
-from services.scoring.domain.periods import STORED_KINDS, PeriodKind, period_start
+from services.scoring.domain.periods import PeriodKind, period_start
+from services.scoring.pg_text import date_array, float_array, instant, text_array
 
 __all__ = ["ChangeHook", "DossierChange", "DossierIndicatorsProjection", "LegacyDistrictOf", "UnitActivityProjection"]
 
@@ -82,9 +86,6 @@ DossierChange = tuple[DossierRow | None, Sequence[Contribution], DossierRow, Seq
 #: called inside the batch's transaction with the dossiers it changed (services.scoring.subscriptions)
 ChangeHook = Callable[[Connection, Sequence[DossierChange]], Awaitable[None]]
 
-# (unitcode, provincecode, legacy district or '', period kind, period start, counter)
-_CounterKey = tuple[str, str, str, str, date, str]
-
 _DOSSIER_TABLES = Migration(
     "0001_dossier_indicators",
     """
@@ -125,13 +126,13 @@ _DOSSIER_TABLES = Migration(
 
 
 class DossierIndicatorsProjection(Projection):
-    """Per-dossier facts and verdicts, and per (unit, period, counter) sums, from the dossier events.
+    """Per-dossier facts and verdicts, and per (unit, month, counter) sums, from the dossier events.
 
     A fixed number of statements per batch whatever its size: lock and read the batch's dossiers; stage the
     changed rows and the counter deltas by binary COPY into temporary tables and merge each with one
     ``INSERT ... ON CONFLICT``. A dossier's events of the batch are folded into one row, and its counter
-    deltas are summed per (unit, month, counter) before they are spread to the quarter and the year, so
-    the Python work per event stays small. A dossier's old contributions are stored with it and subtracted
+    deltas are summed per (unit, month, counter), so the Python work per event stays small (quarters and
+    years are sums of months, taken on read). A dossier's old contributions are stored with it and subtracted
     before its new ones are added, so re-emitted verdicts replace, late facts move a dossier to the period it
     belongs to, and the counters always equal a recount of the dossiers (what ``chiso scoring verify``
     checks); a dossier the batch leaves unchanged is not written at all. The runner makes the batch exactly
@@ -147,6 +148,9 @@ class DossierIndicatorsProjection(Projection):
         # every batch adds to the same few thousand counter rows: with room left on each page an update
         # stays on its page and skips the three indexes (a HOT update: no indexed column changes)
         Migration("0002_counters_fillfactor", "ALTER TABLE indicator_counters SET (fillfactor = 50);"),
+        # months only from here on: a quarter or a year is summed from its months on read (a third of the rows
+        # every batch updated); the months already stored hold every contribution, so nothing is recomputed
+        Migration("0003_counters_months_only", "DELETE FROM indicator_counters WHERE period_kind <> 'month';"),
     )
 
     def __init__(self, legacy_district_of: LegacyDistrictOf | None = None, on_change: ChangeHook | None = None) -> None:
@@ -207,14 +211,17 @@ class DossierIndicatorsProjection(Projection):
             return
         await _stage(conn)
         await _upsert_dossiers(conn, new_rows)
-        await _add_counters(conn, delta.expanded())
+        await _add_counters(conn, delta.rows())
         if self._on_change is not None:
             await self._on_change(conn, changes)
 
 
 class _Deltas:
-    """Counter deltas of a batch, summed per (unit, month, counter) first and only then spread to the
-    month's quarter and year: one dict update per contribution instead of one per contribution and kind."""
+    """Counter deltas of a batch, summed per (unit, month, counter): one dict update per contribution.
+
+    Only months are stored: a quarter or a year is the sum of its months, taken on read
+    (:func:`services.scoring.readmodel.counters`), so each contribution moves one counter row, not three.
+    """
 
     __slots__ = ("_month_of", "_months")
 
@@ -232,30 +239,26 @@ class _Deltas:
                 month = month_of[day] = period_start(PeriodKind.MONTH, day)
             months[(*head, month, key)] += sign * value
 
-    def expanded(self) -> dict[_CounterKey, float]:
-        """Every (unit, period kind, period start, counter) delta of the batch (zeros dropped)."""
-        out: defaultdict[_CounterKey, float] = defaultdict(float)
-        starts = {
-            month: [(kind.value, period_start(kind, month)) for kind in STORED_KINDS]
-            for month in {k[3] for k in self._months}
-        }
-        for (unit, province, district, month, key), value in self._months.items():
-            if value == 0.0:
-                continue
-            for kind, start in starts[month]:
-                out[(unit, province, district, kind, start, key)] += value
-        return {k: v for k, v in out.items() if abs(v) > 1e-12}
+    def rows(self) -> list[tuple[str, str, str, str, date, str, float]]:
+        """Every (unit, province, district, 'month', month start, counter, delta) of the batch (zeros dropped)."""
+        month = PeriodKind.MONTH.value
+        return [
+            (unit, province, district, month, start, key, value)
+            for (unit, province, district, start, key), value in self._months.items()
+            if abs(value) > 1e-12
+        ]
 
 
 # Staging tables for the batch's rows: filled by binary COPY (asyncpg encodes whole records in one pass; bound
-# unnest() arrays cost a type check per element, and the contribution lists, arrays of different lengths per
-# dossier, could only travel as JSON the server parsed again), then merged by one INSERT ... ON CONFLICT.
-# Temporary and emptied at commit: nothing of a rolled-back batch survives, and each connection has its own.
+# unnest() arrays cost a type check per element), then merged by one INSERT ... ON CONFLICT. The dossier rows'
+# timestamps and contribution arrays travel as text (services.scoring.pg_text: asyncpg's binary encoding of
+# those cost more than the rest of the row) and are cast by the INSERT. Temporary and emptied at commit:
+# nothing of a rolled-back batch survives, and each connection has its own.
 _STAGING = """
-CREATE TEMP TABLE IF NOT EXISTS scoring_dossier_facts_in (
+CREATE TEMP TABLE IF NOT EXISTS scoring_dossier_rows_in (
     dossier_id text, unitcode text, provincecode text, legacy_unit text, legacy_district text,
-    received_at timestamptz, resolved_at timestamptz, overdue_due_at timestamptz, state jsonb,
-    contrib_keys text[], contrib_days date[], contrib_values float8[]
+    received_at text, resolved_at text, overdue_due_at text, state text,
+    contrib_keys text, contrib_days text, contrib_values text
 ) ON COMMIT DELETE ROWS;
 CREATE TEMP TABLE IF NOT EXISTS scoring_counters_in (
     unitcode text, provincecode text, legacy_district text, period_kind text, period_start date, counter text,
@@ -281,13 +284,40 @@ _COUNTER_COLUMNS = ("unitcode", "provincecode", "legacy_district", "period_kind"
 
 #: each state field's JSON key, encoded once
 _STATE_KEYS: tuple[tuple[str, str], ...] = tuple((name, f"{encode_basestring_ascii(name)}:") for name in STATE_FIELDS)
+_state_values = attrgetter(*STATE_FIELDS)
 
 
 def _state_json(row: DossierRow) -> str:
     """The row's ``state`` document (what :meth:`DossierRow.to_json` holds) as JSON text.
 
-    Written out field by field: a generic encoder over ``to_json()`` costs about twice as much, and this
-    runs once per dossier of every batch. Anything but the plain scalar types goes through :func:`json.dumps`.
+    This runs once per dossier of every batch: orjson writes the document about three times faster than
+    :func:`_state_json_by_field`, and writes the same JSON value (``tests/unit/test_scoring_state_json.py``).
+    Where orjson would write something else — an instant (orjson rounds a UTC offset to whole minutes; they go
+    through ``isoformat`` here), a non-finite float (orjson writes null) — or cannot write a value (an integer
+    beyond 64 bits, a mapping that is not a dict), the field-by-field writer is used.
+    """
+    values = _state_values(row)
+    for value in values:
+        if type(value) is float and value - value != 0.0:  # NaN or an infinity
+            return _state_json_by_field(row)
+    try:
+        return orjson.dumps(
+            dict(zip(STATE_FIELDS, values, strict=True)), default=_instant, option=orjson.OPT_PASSTHROUGH_DATETIME
+        ).decode()
+    except TypeError:
+        return _state_json_by_field(row)
+
+
+def _instant(value: object) -> str:
+    if type(value) is datetime:
+        return value.isoformat()
+    raise TypeError  # anything else orjson cannot write: the caller falls back
+
+
+def _state_json_by_field(row: DossierRow) -> str:
+    """The ``state`` document written field by field (the reference for :func:`_state_json`, and its fallback).
+
+    Anything but the plain scalar types goes through :func:`json.dumps`.
     """
     parts = []
     for name, key in _STATE_KEYS:
@@ -316,35 +346,37 @@ async def _stage(conn: Connection) -> None:
 
 
 async def _upsert_dossiers(conn: Connection, rows: Sequence[tuple[DossierRow, tuple[Contribution, ...]]]) -> None:
-    await conn.copy_records_to_table(
-        "scoring_dossier_facts_in",
-        schema_name="pg_temp",
-        columns=_DOSSIER_COLUMNS,
-        records=[
+    records = []
+    for r, made in rows:
+        unit = r.unit
+        keys, days, values = zip(*made, strict=True) if made else ((), (), ())
+        records.append(
             (
                 r.dossier_id,
-                r.unit.unitcode,
-                r.unit.provincecode,
-                r.unit.legacy_unit,
-                r.unit.legacy_district,
-                r.received_at,
-                r.resolved_at,
-                r.overdue_due_at,
+                unit.unitcode,
+                unit.provincecode,
+                unit.legacy_unit,
+                unit.legacy_district,
+                instant(r.received_at),
+                instant(r.resolved_at),
+                instant(r.overdue_due_at),
                 _state_json(r),
-                [c[0] for c in m],
-                [c[1] for c in m],
-                [c[2] for c in m],
+                text_array(keys),
+                date_array(days),
+                float_array(values),
             )
-            for r, m in rows
-        ],
+        )
+    await conn.copy_records_to_table(
+        "scoring_dossier_rows_in", schema_name="pg_temp", columns=_DOSSIER_COLUMNS, records=records
     )
     await conn.execute(
         """INSERT INTO dossier_facts (dossier_id, unitcode, provincecode, legacy_unit, legacy_district,
                                       received_at, resolved_at, overdue_due_at, state,
                                       contrib_keys, contrib_days, contrib_values)
-           SELECT dossier_id, unitcode, provincecode, legacy_unit, legacy_district, received_at, resolved_at,
-                  overdue_due_at, state, contrib_keys, contrib_days, contrib_values
-           FROM pg_temp.scoring_dossier_facts_in ORDER BY dossier_id
+           SELECT dossier_id, unitcode, provincecode, legacy_unit, legacy_district, received_at::timestamptz,
+                  resolved_at::timestamptz, overdue_due_at::timestamptz, state::jsonb, contrib_keys::text[],
+                  contrib_days::date[], contrib_values::float8[]
+           FROM pg_temp.scoring_dossier_rows_in ORDER BY dossier_id
            ON CONFLICT (dossier_id) DO UPDATE SET
                unitcode = EXCLUDED.unitcode, provincecode = EXCLUDED.provincecode,
                legacy_unit = EXCLUDED.legacy_unit, legacy_district = EXCLUDED.legacy_district,
@@ -355,14 +387,11 @@ async def _upsert_dossiers(conn: Connection, rows: Sequence[tuple[DossierRow, tu
     )
 
 
-async def _add_counters(conn: Connection, delta: dict[_CounterKey, float]) -> None:
-    if not delta:
+async def _add_counters(conn: Connection, rows: Sequence[tuple[str, str, str, str, date, str, float]]) -> None:
+    if not rows:
         return
     await conn.copy_records_to_table(
-        "scoring_counters_in",
-        schema_name="pg_temp",
-        columns=_COUNTER_COLUMNS,
-        records=[(*k, v) for k, v in delta.items()],
+        "scoring_counters_in", schema_name="pg_temp", columns=_COUNTER_COLUMNS, records=rows
     )
     # one lock order for every transaction (the primary key's): concurrent batches cannot deadlock
     await conn.execute(

@@ -71,15 +71,21 @@ def window(kind: PeriodKind, start: date, now: datetime) -> PeriodWindow:
 async def counters(
     pool: asyncpg.Pool, scope: Scope, kind: PeriodKind, starts: Sequence[date], *, by_unit: bool = False
 ) -> dict[tuple[str, date], dict[str, float]]:
-    """Summed counters per (unit or scope, period start)."""
-    unit = "unitcode" if by_unit else "$1::text"
+    """Summed counters per (unit or scope, period start).
+
+    Only months are stored (:class:`~services.scoring.projections.DossierIndicatorsProjection`): a quarter or a
+    year is the sum of the months from its start to its last day, which is also what a month is (one month).
+    """
+    unit = "c.unitcode" if by_unit else "$1::text"
     rows = await pool.fetch(
-        f"""SELECT {unit} AS unit, period_start, counter, sum(value) AS value FROM indicator_counters
-            WHERE {scope.column} = $1 AND period_kind = $2 AND period_start = ANY($3::date[])
+        f"""SELECT {unit} AS unit, p.start AS period_start, c.counter, sum(c.value) AS value
+            FROM unnest($2::date[], $3::date[]) AS p(start, last)
+            JOIN indicator_counters c ON c.{scope.column} = $1 AND c.period_kind = 'month'
+                 AND c.period_start BETWEEN p.start AND p.last
             GROUP BY 1, 2, 3""",
         scope.value,
-        kind.value,
         list(starts),
+        [period_end(kind, start) for start in starts],
     )
     out: dict[tuple[str, date], dict[str, float]] = defaultdict(dict)
     for r in rows:

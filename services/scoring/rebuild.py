@@ -23,6 +23,7 @@ then drops the fresh schema: zero differences means the live read models equal a
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -32,16 +33,25 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import ConsumerRecord
 
-from contracts.registry import Registry
+from contracts.registry import Registry, default_registry
 from eventkit import projection as plumbing
 from eventkit.deadletter import DeadLetterPublisher
 from eventkit.pg import Connection, apply_migrations, create_pool, quote_ident
 from eventkit.projection import Projection, ProjectionRunner
 from eventkit.settings import KafkaSettings
+from services.scoring.gc_tuning import tune_gc
+from services.scoring.rebuild_workers import ShareJob, replay_in_workers, shares
 
-__all__ = ["RebuildReport", "TableReport", "rebuild"]
+__all__ = ["RebuildReport", "Replay", "TableReport", "rebuild", "replay_consumer", "replay_runners"]
 
 Progress = Callable[[int, int], None]
+_SERVICE_PROJECTIONS = (
+    "scoring.unit_activity",
+    "scoring.dossier_indicators",
+    "scoring.surveys",
+    "scoring.plans",
+    "scoring.feedback",
+)
 _PLUMBING_TABLES = frozenset({"schema_migrations", "projection_offsets", "projection_processed"})
 #: not compared by verify: when a row was written, and when the publisher handled a PAKN deadline (``fired_at``,
 #: set by the publisher, not by the events; a rebuilt row has none, and its passed deadline is handled once more)
@@ -72,6 +82,8 @@ class RebuildReport:
     swapped: bool
     old_schema: str | None
     tables: list[TableReport]
+    #: with rebuild workers: each worker process's peak resident set in MB (None where not measurable)
+    worker_peak_rss_mb: list[float | None] = field(default_factory=list)
 
     @property
     def differences(self) -> int:
@@ -94,7 +106,7 @@ class _CountedDeadLetters(DeadLetterPublisher):
 Targets = dict[str, dict[TopicPartition, int]]
 
 
-class _Replay:
+class Replay:
     """One consumer over every replayed topic, feeding each projection's runner up to its target offsets."""
 
     def __init__(self, consumer: AIOKafkaConsumer, runners: Sequence[ProjectionRunner], batch: int) -> None:
@@ -127,18 +139,57 @@ class _Replay:
                 if await consumer.position(tp) >= limit[tp]:
                     active.discard(tp)
                     consumer.pause(tp)
-            for runner in self._runners:
-                own = targets.get(runner.name, {})
-                sub = {tp: [r for r in rs if r.offset < own.get(tp, 0)] for tp, rs in kept.items() if tp in own}
-                sub = {tp: rs for tp, rs in sub.items() if rs}
-                if sub:
-                    await runner.process_batch(sub)
+            # the projections' batches run side by side, each in its own transaction on its own connection: one
+            # projection's Python work fills the time another waits on PostgreSQL (they share no rows, and each
+            # stores its own offsets, so every one stays exactly once as when they ran one after the other)
+            async with asyncio.TaskGroup() as group:
+                for runner in self._runners:
+                    own = targets.get(runner.name, {})
+                    sub = {tp: [r for r in rs if r.offset < own.get(tp, 0)] for tp, rs in kept.items() if tp in own}
+                    sub = {tp: rs for tp, rs in sub.items() if rs}
+                    if sub:
+                        group.create_task(runner.process_batch(sub))
             n = sum(len(rs) for rs in kept.values())
             consumed += n
             self.events += n
             if progress is not None:
                 progress(done_before + consumed, max(total, done_before + consumed))
         return consumed
+
+
+def _service_names() -> set[str]:
+    from services.scoring.app import scoring_projections  # noqa: PLC0415 - the service's app, only when asked
+
+    return {p.name for p in scoring_projections()}
+
+
+def replay_runners(
+    projections: Sequence[Projection], pool: asyncpg.Pool, kafka: KafkaSettings, registry: Registry, batch: int
+) -> list[ProjectionRunner]:
+    """The runners a replay applies its batches with (their own consumers are never started)."""
+    return [
+        ProjectionRunner(
+            projection=p,
+            pool=pool,
+            kafka=kafka,
+            registry=registry,
+            dead_letters=_CountedDeadLetters(p.name),
+            max_records=batch,
+        )
+        for p in projections
+    ]
+
+
+def replay_consumer(kafka: KafkaSettings, name: str) -> AIOKafkaConsumer:
+    """A group-less, read_committed consumer; the caller assigns and seeks its partitions."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=kafka.bootstrap_servers,
+        group_id=None,
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        auto_offset_reset="earliest",
+        client_id=f"chiso.rebuild.{name}",
+    )
 
 
 async def _live_offsets(conn: Connection, schema: str, names: Sequence[str]) -> Targets:
@@ -223,12 +274,19 @@ async def _swap(conn: Connection, live: str, fresh: str, old: str, replayed: Seq
         )
     if await _exists(conn, f"{fresh}.scoring_dirty") and await _exists(conn, f"{fresh}.indicator_counters"):
         # subscribers get every value the rebuild corrected (the publisher sends only values that changed)
+        # the counters are kept per month: each month with counters marks itself, its quarter and its year
         await conn.execute(
-            f"""INSERT INTO {fresh}.scoring_dirty (unitcode, provincecode, period_kind, period_start)
-                SELECT DISTINCT unitcode, provincecode, period_kind, period_start FROM {fresh}.indicator_counters
-                WHERE length(unitcode) = 5
-                UNION
-                SELECT DISTINCT provincecode, provincecode, period_kind, period_start FROM {fresh}.indicator_counters
+            f"""WITH months AS (
+                    SELECT DISTINCT unitcode, provincecode, period_start FROM {fresh}.indicator_counters
+                    WHERE length(unitcode) = 5
+                    UNION
+                    SELECT DISTINCT provincecode, provincecode, period_start FROM {fresh}.indicator_counters
+                )
+                INSERT INTO {fresh}.scoring_dirty (unitcode, provincecode, period_kind, period_start)
+                SELECT DISTINCT m.unitcode, m.provincecode, k.kind, k.start FROM months m
+                CROSS JOIN LATERAL (VALUES ('month', m.period_start),
+                                           ('quarter', date_trunc('quarter', m.period_start)::date),
+                                           ('year', date_trunc('year', m.period_start)::date)) AS k(kind, start)
                 ORDER BY 1, 3, 4"""
         )
     if await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", live):
@@ -267,7 +325,7 @@ class _Plan:
 
 
 async def _finish(
-    lock: Connection, plan: _Plan, replay: _Replay, progress: Progress | None, has_live: bool
+    lock: Connection, plan: _Plan, replay: Replay, progress: Progress | None, has_live: bool
 ) -> list[TableReport]:
     """Under the live offsets' lock: catch up to the live positions, compare, swap (one transaction)."""
     live, fresh = plan.live, plan.fresh
@@ -299,8 +357,19 @@ async def rebuild(
     swap: bool,
     progress: Progress | None = None,
     batch: int = 5000,
+    workers: int = 1,
 ) -> RebuildReport:
-    """Rebuild the read models of ``projections`` from the topics; swap them in, or only compare (verify)."""
+    """Rebuild the read models of ``projections`` from the topics; swap them in, or only compare (verify).
+
+    ``workers`` > 1: the replay up to the first targets runs in that many processes, each with a share of the
+    partitions (:mod:`services.scoring.rebuild_workers`; they build the service's projections, without hooks,
+    and the contracts' default registry themselves, so ``projections`` and ``registry`` must be those, as
+    ``chiso scoring rebuild`` passes them); the catch-up and the swap stay in this process.
+    """
+    if workers > 1 and (registry is not default_registry() or not {p.name for p in projections} <= _service_names()):
+        msg = "rebuild workers replay the service's own projections with the default registry; else use workers=1"
+        raise ValueError(msg)
+    tune_gc()  # the replay is one long run of projection batches, as in the service
     started = time.perf_counter()
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     live = quote_ident(schema)
@@ -312,30 +381,15 @@ async def rebuild(
         [p.name for p in projections],
         [],
     )
-    pool = await create_pool(database_url, plan.fresh, min_size=1, max_size=4)
+    # a connection per projection: their batches are applied side by side (Replay.run_to)
+    pool = await create_pool(database_url, plan.fresh, min_size=1, max_size=max(4, len(projections)))
     tables: list[TableReport] = []
+    worker_peaks: list[float | None] = []
     try:
         plan.replayed = await _prepare(pool, plan.fresh, projections)
-        runners = [
-            ProjectionRunner(
-                projection=p,
-                pool=pool,
-                kafka=kafka,
-                registry=registry,
-                dead_letters=_CountedDeadLetters(p.name),
-                max_records=batch,
-            )
-            for p in projections
-        ]
+        runners = replay_runners(projections, pool, kafka, registry, batch)
         topics = sorted({t for p in projections for t in p.topics})
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=kafka.bootstrap_servers,
-            group_id=None,
-            enable_auto_commit=False,
-            isolation_level="read_committed",
-            auto_offset_reset="earliest",
-            client_id=f"chiso.rebuild.{schema}",
-        )
+        consumer = replay_consumer(kafka, schema)
         await consumer.start()
         lock = await asyncpg.connect(database_url)
         try:
@@ -343,14 +397,24 @@ async def rebuild(
             tps = [TopicPartition(t, p) for t in topics for p in sorted(metadata.partitions_for_topic(t) or ())]
             consumer.assign(tps)
             await consumer.seek_to_beginning(*tps)
-            replay = _Replay(consumer, runners, batch)
+            replay = Replay(consumer, runners, batch)
             has_live = await _exists(lock, f"{live}.projection_offsets")
             if swap or not has_live:
                 ends = await consumer.end_offsets(tps)
                 first: Targets = {p.name: {tp: ends[tp] for tp in tps if tp.topic in p.topics} for p in projections}
             else:
                 first = await _live_offsets(lock, live, plan.names)
-            await replay.run_to(first, progress, 0, sum(_merged(first).values()))
+            total = sum(_merged(first).values())
+            if workers > 1:
+                jobs = [
+                    ShareJob(database_url, plan.fresh, kafka, default_registry, plan.names, share, first, batch)
+                    for share in shares(tps, workers)
+                ]
+                replay.events, worker_peaks = await replay_in_workers(jobs, pool, progress, total)
+                for tp, offset in _merged(first).items():  # the catch-up below reads on from where they stopped
+                    consumer.seek(tp, offset)
+            else:
+                await replay.run_to(first, progress, 0, total)
             tables = await _finish(lock, plan, replay, progress, has_live)
         finally:
             await lock.close()
@@ -369,6 +433,7 @@ async def rebuild(
         swapped=swap,
         old_schema=plan.old if swap else None,
         tables=tables,
+        worker_peak_rss_mb=worker_peaks,
     )
 
 

@@ -9,7 +9,7 @@ import asyncio
 import random
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import asyncpg
 import pytest
@@ -145,6 +145,7 @@ async def test_rebuild_swaps_in_the_same_read_models_and_verify_catches_tamperin
     assert before["r06.received"] == 20
     assert before["r06.resolved.late"] == 5
 
+    await live.execute("DELETE FROM scoring_dirty")  # what the swap marks is checked below, not the live hook's
     kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap)
     progress: list[tuple[int, int]] = []
     report = await rebuild(
@@ -172,6 +173,14 @@ async def test_rebuild_swaps_in_the_same_read_models_and_verify_catches_tamperin
         assert await conn.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname = $1", report.old_schema) == 1
         # the non-replayed tables (subscription state) moved into the live schema with the swap
         assert await conn.fetchval("SELECT to_regclass('scoring.scoring_dirty') IS NOT NULL")
+        # every period the rebuilt counters feed is marked for the publisher: the month, and the quarter and year
+        # summed from it (only months are stored), for the commune and its province
+        dirty = {
+            tuple(r) for r in await conn.fetch("SELECT unitcode, period_kind, period_start FROM scoring.scoring_dirty")
+        }
+        march, first = date(2026, 3, 1), date(2026, 1, 1)
+        for code in (unit, province):
+            assert {(code, "month", march), (code, "quarter", first), (code, "year", first)} <= dirty
     finally:
         await conn.close()
 
@@ -187,16 +196,19 @@ async def test_rebuild_swaps_in_the_same_read_models_and_verify_catches_tamperin
     )
     assert old == 20  # the new events went to the swapped-in tables only
 
-    healthy = await rebuild(
+    healthy = await rebuild(  # replayed by two worker processes, each with half the partitions
         database_url=fresh_database,
         schema="scoring",
         kafka=kafka,
         registry=REGISTRY,
         projections=scoring_projections(),
         swap=False,
+        workers=2,
     )
     assert not healthy.swapped
     assert healthy.differences == 0, healthy.tables
+    assert len(healthy.worker_peak_rss_mb) == 2  # each worker measured its own memory (Linux)
+    assert all(m is not None and m < 500 for m in healthy.worker_peak_rss_mb), healthy.worker_peak_rss_mb
 
     await live.execute(
         "UPDATE indicator_counters SET value = value + 1 WHERE unitcode = $1 AND counter = 'r06.received'"
