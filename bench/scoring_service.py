@@ -143,27 +143,45 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         console.print(f"producing {len(records):,} events to {DOSSIERS_EVENTS}")
         await _produce(bootstrap, DOSSIERS_EVENTS, records)
 
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        proc = start_service("scoring", url, bootstrap, schema, port)
-        stack.callback(proc.wait, timeout=60)
-        stack.callback(proc.terminate)
-        memory: dict[str, float] = {}
+        # one process with every role (as `chiso run scoring` by default), or --split: the API alone in one
+        # process and the projections + publisher in another (SCORING_ROLES)
+        roles = {"api": "api", "workers": "projections,publisher"} if args.split else {"all": ""}
+        procs: dict[str, subprocess.Popen[bytes]] = {}
+        bases: dict[str, str] = {}
+        for name, role in roles.items():
+            port = free_port()
+            procs[name] = start_service(
+                "scoring", url, bootstrap, schema, port, **({"SCORING_ROLES": role} if role else {})
+            )
+            bases[name] = f"http://127.0.0.1:{port}"
+            stack.callback(procs[name].wait, timeout=60)
+            stack.callback(procs[name].terminate)
+        api = "api" if args.split else "all"
+        port = int(bases[api].rsplit(":", 1)[1])
+        proc = procs[api]
+        result["processes"] = roles
+        memory: dict[str, dict[str, float]] = {name: {} for name in procs}
+
+        def peak(step: str) -> None:
+            for name, p in procs.items():
+                memory[name][step] = status_mb(p.pid, "VmHWM")
+
         try:
             started = time.perf_counter()
-            await wait_ready(base, proc)
-            memory["ready"] = status_mb(proc.pid, "VmHWM")
-            offsets = await _caught_up(url, schema, len(records), proc)
+            for name, p in procs.items():
+                await wait_ready(bases[name], p)
+            peak("ready")
+            offsets = await _caught_up(url, schema, len(records), procs["workers" if args.split else "all"])
             catch_up = time.perf_counter() - started
-            memory["caught_up"] = status_mb(proc.pid, "VmHWM")
+            peak("caught_up")
             result["catch_up"] = {"events": len(records), "seconds": round(catch_up, 1),
                                   "events_per_s": round(len(records) / catch_up), "offsets": offsets}  # fmt: skip
             console.print(result["catch_up"])
 
-            result["questions"] = await _dashboard_questions(base, _communes())
+            result["questions"] = await _dashboard_questions(bases[api], _communes())
             if result["questions"]["province_received"] != args.dossiers:
                 raise RuntimeError(f"province received {result['questions']['province_received']} != {args.dossiers}")
-            memory["questions"] = status_mb(proc.pid, "VmHWM")
+            peak("questions")
             console.print(result["questions"])
 
             stop = asyncio.Event()
@@ -172,12 +190,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             result["table_under_writes"] = await _load(port, proc.pid, path, args.requests, args.clients)
             stop.set()
             result["table_under_writes"]["events_written"] = await writes
-            memory["under_writes"] = status_mb(proc.pid, "VmHWM")
+            peak("under_writes")
             await asyncio.sleep(7)  # a range-publisher round (5 s) over what was just written
-            memory["end_peak"] = status_mb(proc.pid, "VmHWM")
-            memory["end_rss"] = status_mb(proc.pid, "VmRSS")
+            peak("end_peak")
+            for name, p in procs.items():
+                memory[name]["end_rss"] = status_mb(p.pid, "VmRSS")
         finally:
-            result["memory_mb"] = {k: round(v, 1) for k, v in memory.items()}
+            result["memory_mb"] = {n: {k: round(v, 1) for k, v in m.items()} for n, m in memory.items()}
             console.print(result["memory_mb"])
         return result
 
@@ -189,6 +208,11 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=int, default=20, help="most seconds of writes during the query load")
     parser.add_argument("--requests", type=int, default=20_000, help="province-table requests under writes")
     parser.add_argument("--clients", type=int, default=100, help="concurrent clients")
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="the API in one process, the projections and publisher in another",
+    )
     result = uvloop.run(main(parser.parse_args()))
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)

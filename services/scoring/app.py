@@ -78,9 +78,12 @@ def build_app(settings: ScoringSettings | None = None, shell: ServiceSettings | 
             raise ValueError(msg)
         await apply_migrations(runtime.pool, "scoring.subscriptions", SUBSCRIPTION_MIGRATIONS)  # the hook's table
         await apply_migrations(runtime.pool, PAPI_MIGRATIONS_NAME, PAPI_MIGRATIONS)  # filled by chiso papi import
+        roles = own.role_set
         runners = []
         for projection in projections:
-            await apply_migrations(runtime.pool, projection.name, projection.migrations)
+            await apply_migrations(runtime.pool, projection.name, projection.migrations)  # the API reads them too
+            if "projections" not in roles:
+                continue
             runners.append(
                 ProjectionRunner(
                     projection=projection,
@@ -97,22 +100,12 @@ def build_app(settings: ScoringSettings | None = None, shell: ServiceSettings | 
             indicator_router(queries := IndicatorQueries(runtime.pool, configs, own.d766_default, UnitRegistry.load)),
             period_router(runtime.pool, configs, own.d766_default),  # ytd, reporting periods, frozen
         ]
-        store, relay = store_and_relay(runtime)
-        publisher = IndicatorPublisher(
-            pool=runtime.pool,
-            store=store,
-            ruleset_version=own.d766_default,
-            interval_s=own.publish_interval_ms / 1000,
-            aggregators=load_aggregators(),
-            par=queries.province_par_values,
-            schemes=load_schemes(),  # year-to-date and the provinces' reporting periods
-            range_interval_s=own.publish_range_interval_ms / 1000,
-            max_share=own.publish_max_share,
-            max_keys=own.publish_max_keys,
-        )
+        components: list[Component] = [*runners]
+        if "publisher" in roles:
+            components.extend(_publisher_and_relay(runtime, own, queries))
         started.append(queries)
         tune_gc()  # the long-lived state is loaded: keep it out of the collections the batches trigger
-        return [*runners, publisher, relay], routers
+        return components, routers if "api" in roles else []
 
     started: list[IndicatorQueries] = []  # the queries of the running service, for the table lane
     app = service_app(
@@ -126,3 +119,21 @@ def build_app(settings: ScoringSettings | None = None, shell: ServiceSettings | 
     # known province-table questions answered below the framework (see services.scoring.table_lane for why)
     app.add_middleware(TableLane, queries=lambda: started[-1] if started else None)
     return app
+
+
+def _publisher_and_relay(runtime: Runtime, own: ScoringSettings, queries: IndicatorQueries) -> list[Component]:
+    """The indicator publisher and the relay that publishes what it appends (role ``publisher``)."""
+    store, relay = store_and_relay(runtime)
+    publisher = IndicatorPublisher(
+        pool=runtime.pool,
+        store=store,
+        ruleset_version=own.d766_default,
+        interval_s=own.publish_interval_ms / 1000,
+        aggregators=load_aggregators(),
+        par=queries.province_par_values,
+        schemes=load_schemes(),  # year-to-date and the provinces' reporting periods
+        range_interval_s=own.publish_range_interval_ms / 1000,
+        max_share=own.publish_max_share,
+        max_keys=own.publish_max_keys,
+    )
+    return [publisher, relay]

@@ -48,3 +48,17 @@ class ScoringSettings(BaseSettings):
         ge=1,
         description="Most (unit, period) keys per publishing round (a round's burst of work and events is bounded)",
     )
+    roles: str = Field(
+        default="api,projections,publisher",
+        pattern=r"^(api|projections|publisher)(,(api|projections|publisher))*$",
+        description=(
+            "What this process runs (comma list): api (the query API), projections (the Kafka projections),"
+            " publisher (indicator updates and their relay). All three by default; on few cores run the API in"
+            " one process and the rest in another, so queries never wait behind projection or publisher work"
+        ),
+    )
+
+    @property
+    def role_set(self) -> frozenset[str]:
+        """:attr:`roles` as a set."""
+        return frozenset(self.roles.split(","))
