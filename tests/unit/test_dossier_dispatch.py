@@ -342,3 +342,19 @@ def test_by_class_takes_the_first_case_in_order_like_match() -> None:
         assert chosen.of(value) == by_match(value)
     assert ByClass([((_SubB, _A), "x")], "-").of(_AB()) == "x"
     assert ByClass([((_SubB, _A), "x")], "-").of(_B()) == "-"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(unordered_sequences())
+def test_the_state_setter_equals_dataclasses_replace(judge, facts) -> None:
+    state = DossierState()
+    for fact in facts:
+        decided = decide_and_evolve(state, fact, _BASE + timedelta(days=30), judge)
+        if isinstance(decided, str):
+            continue
+        after = decided[1]
+        changes = {k: v for k, v in after.__dict__.items() if state.__dict__[k] is not v}
+        assert _set(state, **changes) == replace(state, **changes) == after
+        assert _set(state, **changes).__dict__ == replace(state, **changes).__dict__
+        assert hash(_set(state, **changes)) == hash(after)
+        state = after

@@ -214,9 +214,11 @@ def _set(state: DossierState, **changes: Any) -> DossierState:
     thousands of dossiers per second, and ``replace`` on 40 fields cost more than the rest of ``evolve``.
     The new object is as frozen as the old one (only this module writes its ``__dict__``, once)."""
     new = object.__new__(DossierState)
-    values = new.__dict__
-    values.update(state.__dict__)
+    # dict.copy(), not update() into the new instance's dict: CPython copies an instance's (key-sharing)
+    # dict item by item in update() or dict() (~3.7 µs for these 34 fields), but in one block in copy()
+    values = state.__dict__.copy()
     values.update(changes)
+    object.__setattr__(new, "__dict__", values)
     return new
 
 
