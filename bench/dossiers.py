@@ -35,6 +35,7 @@ from bench.run import _raw_getmany, _topic, bench_infra, console
 from contracts.registry import default_registry
 from eventkit import postgres, projection, relay
 from eventkit.deadletter import DeadLetterPublisher
+from eventkit.heap import settle_heap
 from eventkit.kafka import build_producer
 from eventkit.pg import apply_migrations, create_pool
 from eventkit.postgres import PostgresEventStore
@@ -208,6 +209,7 @@ async def inbox_worker(url: str, bootstrap: str, schema: str, inbound: str, grou
     """A second (third...) inbox process in the same consumer group: stops when every fact is consumed."""
     pool, _, producer, runner = await _inbox_runner(url, bootstrap, schema, inbound, group)
     await runner.start()
+    settle_heap()  # as the service does once its components are started (eventkit.service)
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))
     done_sql = "SELECT coalesce(sum(next_offset), 0) FROM projection_offsets WHERE projection = 'dossiers.inbound'"
@@ -257,6 +259,7 @@ async def bench_inbound(url: str, bootstrap: str, n_records: int, processes: int
     ]
     await runner.start()
     await relayer.start()
+    settle_heap()  # as the service does once its components are started (eventkit.service)
     stop = asyncio.Event()
     started = time.perf_counter()
     tasks = [asyncio.create_task(runner.run(stop)), asyncio.create_task(relayer.run(stop))]
