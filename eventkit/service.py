@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 from contracts.registry import Registry
 from contracts.topics import TOPICS, dead_letter_topic
 from eventkit import postgres, projection, relay
+from eventkit.heap import settle_heap
 from eventkit.kafka import build_producer
 from eventkit.logging import configure_logging, get_logger
 from eventkit.metrics import PlumbingMetrics
@@ -169,6 +170,7 @@ def service_app(
         stop = asyncio.Event()
         for component in components:
             await component.start()
+        settle_heap()  # startup is done: its objects need not be walked by every full collection
         tasks.extend(asyncio.create_task(_supervised(c, stop), name=c.name) for c in components)
         _log.info("service started", service=settings.name, components=[c.name for c in components])
         try:

@@ -276,6 +276,9 @@ class WorkingCalendar:
         self._lock = threading.Lock()
         self._min_ordinal = date(MIN_YEAR, 1, 1).toordinal()
         self._max_ordinal = date(MAX_YEAR, 12, 31).toordinal()
+        # instant -> working µs (see _ordinal_us): a dossier's verdicts convert the same few instants (its
+        # receipt, due date, end, supplements) several times each; bounded, cleared when full
+        self._ordinals: dict[datetime, int] = {}
         self.version = self._compute_version()
 
     # --- construction ------------------------------------------------------------------------------------
@@ -377,7 +380,26 @@ class WorkingCalendar:
     # --- instants <-> working ordinals (the hot path) ----------------------------------------------------
 
     def _ordinal_us(self, t: datetime) -> int:
-        """Working microseconds from the epoch to ``t`` (any instant, working or not)."""
+        """Working microseconds from the epoch to ``t`` (any instant, working or not), remembered per instant.
+
+        Exact: only instants with a fixed-offset zone (``utcoffset(None)`` known: +07:00, UTC, pydantic's
+        parsed offsets) are remembered; those hash and compare by instant, and the result depends on the
+        instant only. Zones with daylight saving are not (two instants of a repeated hour compare equal
+        within one zone), nor naive values (refused below).
+        """
+        tz = t.tzinfo
+        if tz is None or tz.utcoffset(None) is None:
+            return self._compute_ordinal_us(t)
+        ordinals = self._ordinals
+        known = ordinals.get(t)
+        if known is None:
+            known = self._compute_ordinal_us(t)
+            if len(ordinals) >= _MAX_REMEMBERED:
+                ordinals.clear()
+            ordinals[t] = known
+        return known
+
+    def _compute_ordinal_us(self, t: datetime) -> int:
         if t.tzinfo is not VN_TZ:
             if t.tzinfo is None or t.utcoffset() is None:
                 msg = f"naive datetime {t.isoformat()}: give an aware instant (e.g. +07:00)"
@@ -499,6 +521,10 @@ class WorkingCalendar:
         if rules.roll_forward and not self.is_working_day(last):
             last = self.next_working_day(last)
         return datetime.combine(last, self._close_time, VN_TZ)
+
+
+#: how many instants a calendar remembers the working ordinal of (≈ 10 MB at most)
+_MAX_REMEMBERED = 100_000
 
 
 def _aware(t: datetime) -> datetime:

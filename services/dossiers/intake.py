@@ -39,6 +39,7 @@ from services.dossiers.domain import (
     local_day,
     overdue_watch,
 )
+from services.dossiers.domain.dispatch import ByClass
 from services.dossiers.ids import CANONICAL_NAMESPACE, canonical_event_id, stream_of, uuid5
 from services.dossiers.inbound import InboundFact
 from services.dossiers.privacy import Pseudonymizer
@@ -171,7 +172,7 @@ class Intake:
             payload = fact.payload
             refusal = None
             stream_id = ""
-            if isinstance(payload, DERIVED):
+            if _IS_DERIVED.of(payload):
                 refusal = "derived by chiso (a verdict), it cannot be sent by a partner"
             elif payload.producer != "dossiers":
                 refusal = f"not a dossier fact (owned by the {payload.producer} service)"
@@ -191,7 +192,7 @@ class Intake:
             assert not isinstance(unit, str)
             if type(payload) in _REKEYED:
                 # re-keyed with this service's secret: a partner's plain hash never leaves the service
-                payload = payload.model_copy(update={"applicant_ref": self._pseudonymizer.rekey(payload.applicant_ref)})  # type: ignore[attr-defined]
+                payload = _with_applicant_ref(payload, self._pseudonymizer.rekey(payload.applicant_ref))  # type: ignore[attr-defined]
             cid = canonical_event_id(fact.source, fact.event_id)
             items.append((fact, cid, stream_id, payload, unit))
         return items
@@ -392,8 +393,29 @@ class Intake:
 #: the facts whose applicant digest is re-keyed, and the PAKN facts (exact types: contracts are final classes)
 _REKEYED = frozenset({DossierSubmitted, DossierReceived})
 _FEEDBACK = frozenset({FeedbackReceived, FeedbackStateChanged})
+#: isinstance(payload, DERIVED), remembered per class (three failing ABC checks per fact otherwise)
+_IS_DERIVED = ByClass([(DERIVED, True)], False)
 #: the state of a stream with no event yet (immutable, so one value serves every new stream)
 _EMPTY = DossierState()
+
+
+def _with_applicant_ref(payload: EventPayload, applicant_ref: str) -> EventPayload:
+    """``payload.model_copy(update={"applicant_ref": applicant_ref})``, step by step as pydantic does it for a
+    model without extra fields or private attributes (the contracts forbid extras and have none), without
+    its generic checks: ~1.5 µs instead of ~6 per received fact. tests/unit/test_dossier_fast_paths.py
+    compares the two."""
+    copied = _new(type(payload))
+    values = payload.__dict__.copy()
+    values["applicant_ref"] = applicant_ref
+    _object_setattr(copied, "__dict__", values)
+    _object_setattr(copied, "__pydantic_extra__", None)
+    _object_setattr(copied, "__pydantic_fields_set__", payload.__pydantic_fields_set__ | {"applicant_ref"})
+    _object_setattr(copied, "__pydantic_private__", None)
+    return copied
+
+
+_new = object.__new__
+_object_setattr = object.__setattr__
 
 
 def _where(several: bool, index: int, payload: EventPayload) -> str:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 
 from contracts.wire import decode, decode_attributes, encode_headers, read_headers
 from eventkit.postgres import PostgresEventStore
@@ -133,6 +134,41 @@ async def test_concurrent_writers_are_relayed_complete_and_in_stream_order(pg_po
     for r in sorted(records, key=lambda r: (r.partition, r.offset)):
         sequences[r.key].append(decode(r.key, r.value, r.headers, sample_registry()).sequence)
     assert all(seq == list(range(1, per_stream + 1)) for seq in sequences.values())
+
+
+async def test_records_go_to_the_default_partitioners_partition_in_stream_order_across_full_batches(
+    pg_pool, kafka_bootstrap
+) -> None:
+    # the relay fills one record batch per partition itself: with the smallest batches the settings allow,
+    # a partition's batch fills many times within one Kafka transaction
+    topic = await create_topic(kafka_bootstrap, new_topic_name(), partitions=5)
+    progress = await create_topic(kafka_bootstrap, new_topic_name("progress"), partitions=1)
+    relay = Relay(
+        name="small-batches",
+        pool=pg_pool,
+        store=PostgresEventStore(pg_pool, sample_registry()),
+        kafka=KafkaSettings(bootstrap_servers=kafka_bootstrap, max_batch_size=16_384),
+        topic_of=lambda _t: topic,
+        progress_topic=progress,
+    )
+    await relay.start()
+    streams, per_stream = 9, 120
+    try:
+        for i in range(per_stream):
+            for s in range(streams):
+                await relay._store.append(f"stream-{s}", i, [sample_event(f"stream-{s}", f"{s}:{i}", amount=i)])
+        assert await relay.publish_batch() == streams * per_stream
+        records = await read_topic(kafka_bootstrap, topic, expect=streams * per_stream, wait_s=60)
+    finally:
+        await relay.stop()
+    assert len(records) == streams * per_stream
+    partitions = sorted({r.partition for r in records} | set(range(5)))
+    sequences = defaultdict(list)
+    for r in sorted(records, key=lambda r: (r.partition, r.offset)):
+        # what AIOKafkaProducer.send (DefaultPartitioner over the topic's partitions) would have chosen
+        assert r.partition == DefaultPartitioner()(r.key, partitions, partitions)
+        sequences[r.key].append(decode(r.key, r.value, r.headers, sample_registry()).sequence)
+    assert sequences == {f"stream-{s}".encode(): list(range(1, per_stream + 1)) for s in range(streams)}
 
 
 async def test_a_relay_that_dies_after_the_kafka_commit_publishes_nothing_twice(pg_pool, kafka_bootstrap) -> None:

@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from services.dossiers.ids import CANONICAL_NAMESPACE, canonical_event_id, uuid5
 from services.dossiers.privacy import Pseudonymizer
@@ -81,3 +84,45 @@ def test_canonical_ids_of_table_cases_equal_the_reference(event_id: str) -> None
 def test_the_pseudonym_is_the_hmac_of_the_digest(secret: bytes, raw: bytes) -> None:
     digest = hashlib.sha256(raw).hexdigest()
     assert Pseudonymizer(secret).rekey(digest) == hmac.new(secret, digest.encode(), hashlib.sha256).hexdigest()
+
+
+# --- the re-keyed copy of a received fact ---------------------------------------------------------------
+
+
+def _submitted_and_received() -> list:
+    from bench.dvcqg_gen import write_jsonl  # noqa: PLC0415
+    from contracts.dossiers import DossierReceived, DossierSubmitted  # noqa: PLC0415
+    from eventkit.worktime import WorkingCalendar  # noqa: PLC0415
+    from services.dossiers.dvcqg import iter_records, map_sync_body  # noqa: PLC0415
+
+    calendar = WorkingCalendar.load()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_jsonl(Path(tmp) / "export.jsonl", 300, seed=3)
+        payloads = [
+            fact.payload
+            for _, record in iter_records(path)
+            for fact in map_sync_body(record, source="t", default_unit=None, due_at_of=calendar.due_at)  # type: ignore[arg-type]
+            if type(fact.payload) in (DossierSubmitted, DossierReceived)
+        ]
+    assert len(payloads) > 300
+    return payloads
+
+
+def test_the_rekeyed_copy_equals_pydantics_model_copy() -> None:
+    from services.dossiers.intake import _with_applicant_ref  # noqa: PLC0415
+
+    for payload in _submitted_and_received():
+        ref = hashlib.sha256(payload.applicant_ref.encode()).hexdigest()
+        fast = _with_applicant_ref(payload, ref)
+        slow = payload.model_copy(update={"applicant_ref": ref})
+        assert type(fast) is type(slow)
+        assert fast == slow
+        assert fast.__dict__ == slow.__dict__
+        assert fast.model_fields_set == slow.model_fields_set
+        assert fast.__pydantic_extra__ == slow.__pydantic_extra__
+        assert fast.__pydantic_private__ == slow.__pydantic_private__
+        assert fast.model_dump_json() == slow.model_dump_json()
+        assert fast.applicant_ref == ref
+        assert payload.applicant_ref != ref  # the original is untouched
+        with pytest.raises(ValidationError):
+            fast.applicant_ref = "x"  # frozen, as the copy pydantic makes

@@ -10,6 +10,7 @@ import sys
 import threading
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import holidays
 import pytest
@@ -488,3 +489,25 @@ def test_working_days_follow_the_library_outside_the_overrides(d: date) -> None:
 @functools.cache
 def _library(year: int) -> holidays.HolidayBase:
     return holidays.country_holidays("VN", years=year)
+
+
+# --- the remembered working ordinals equal the computed ones -------------------------------------------
+
+
+@settings(max_examples=1500)
+@given(
+    seconds=st.integers(0, 20 * 365 * 86400),
+    offset_minutes=st.sampled_from([0, 420, -300, 345, 600]),
+    zone=st.sampled_from([None, "Europe/Paris", "America/New_York"]),
+    fold=st.integers(0, 1),
+)
+def test_remembered_ordinals_equal_the_computed_ones(
+    seconds: int, offset_minutes: int, zone: str | None, fold: int
+) -> None:
+    cal = WorkingCalendar.load()
+    utc = datetime(2015, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)
+    tz = ZoneInfo(zone) if zone else timezone(timedelta(minutes=offset_minutes))
+    t = utc.astimezone(tz).replace(fold=fold)
+    for _ in range(2):  # computed, then remembered
+        assert cal._ordinal_us(t) == cal._compute_ordinal_us(t)
+        assert cal.working_ordinal(t) == cal._compute_ordinal_us(t) / 3_600_000_000

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 from contracts.base import EventPayload
 from contracts.dossiers import (
@@ -34,6 +35,7 @@ from contracts.dossiers import (
     SupplementRequested,
     SupplementStage,
 )
+from services.dossiers.domain.dispatch import ByClass
 from services.dossiers.domain.rules import RulesBook, Ruleset
 from services.dossiers.domain.state import OPEN, DossierState, assessment_key, evolve, resolution_key
 from services.dossiers.domain.timeliness import Calendar, apology_assessment, effective_due, overdue, resolution
@@ -57,6 +59,12 @@ DERIVED = (DossierResolved, DossierBecameOverdue, ApologyAssessed)
 
 #: facts that can end a dossier (and so make or change its timeliness verdict)
 _ENDS = (ResultIssued, ResultDelivered, ProcessingStopped, DossierWithdrawn)
+
+# isinstance tests of the payload types, remembered per class (see .dispatch: each failing one costs ~0.35 µs)
+_IS_DERIVED = ByClass([(DERIVED, True)], False)
+_IS_RECEIPT = ByClass([(DossierReceived, True)], False)
+_IS_END = ByClass([(_ENDS, True)], False)
+_IS_APOLOGY = ByClass([(ApologyIssued, True)], False)
 
 _S = DossierStatus
 _VN = timezone(timedelta(hours=7))
@@ -135,7 +143,7 @@ def decide_and_evolve(  # noqa: PLR0911 - one early return per refusal rule read
     the intake uses this so a batch folds every event once)."""
     if isinstance(command, CheckOverdue):
         return _derive(state, judge, at=now, now=now, resolve=False, assess=True)
-    if isinstance(command, DERIVED):
+    if _IS_DERIVED.of(command):
         return f"{command.event_type} is derived by chiso and cannot be sent by a partner"
     at = fact_time(command)
     if at is None:
@@ -145,7 +153,7 @@ def decide_and_evolve(  # noqa: PLR0911 - one early return per refusal rule read
     refusal = _check(state, command, at)
     if refusal is not None:
         return f"{command.event_type} refused: {refusal}"
-    if isinstance(command, DossierReceived) and judge.rules.for_receipt(local_day(at), judge.province_code) is None:
+    if _IS_RECEIPT.of(command) and judge.rules.for_receipt(local_day(at), judge.province_code) is None:
         return f"{command.event_type} refused: no one-stop-shop ruleset is in force on {local_day(at)}"
     # a due date that passed while the dossier was open is reported with the fact that follows it, so the
     # overdue count is the same whether the scheduler or the next fact noticed first
@@ -154,8 +162,8 @@ def decide_and_evolve(  # noqa: PLR0911 - one early return per refusal rule read
     state = evolve(state, command)
     # only a fact that moves the end can change the verdict, and only such a fact, an apology or an overdue
     # the apology assessment (verdicts are recomputed from the whole state then, so skipping is exact)
-    ends = isinstance(command, _ENDS) and state.end_time != ended_before
-    assess = ends or bool(before) or isinstance(command, ApologyIssued)
+    ends = _IS_END.of(command) and state.end_time != ended_before
+    assess = ends or bool(before) or _IS_APOLOGY.of(command)
     after, state = _derive(state, judge, at=at, now=now, resolve=ends, assess=assess)
     return [command, *before, *after], state
 
@@ -212,71 +220,134 @@ def overdue_watch(state: DossierState, judge: Judge, now: datetime) -> datetime 
     return None if state.overdue_reported_at == due else due
 
 
-def _check(state: DossierState, fact: EventPayload, at: datetime) -> str | None:  # noqa: PLR0911, PLR0912
+def _check(state: DossierState, fact: EventPayload, at: datetime) -> str | None:
     """Why ``fact`` cannot happen to a dossier in ``state`` (None: it can)."""
     status = state.status
     if status is not None and getattr(fact, "dossier_id", state.dossier_id) != state.dossier_id:
         return f"dossier_id {getattr(fact, 'dossier_id', None)!r} differs from the stream's {state.dossier_id!r}"
     if state.received_at is not None and at < state.received_at and not isinstance(fact, DossierSubmitted):
         return f"it happened at {at.isoformat()}, before the dossier was received ({state.received_at.isoformat()})"
-    match fact:
-        case DossierSubmitted():
-            if status is not None:
-                return f"the dossier is already {status.value}"
-        case DossierReceived():
-            if status not in _BEFORE_RECEIPT:
-                return f"the dossier is already {status.value}"  # type: ignore[union-attr]
-            if state.submitted_at is not None and at < state.submitted_at:
-                return "received_at is before the submission"
-        case DossierRefused():
-            if status not in _BEFORE_RECEIPT:
-                return (
-                    f"reception can only be refused before receipt; the dossier is {status.value} "  # type: ignore[union-attr]
-                    "(stop it with processing_stopped instead)"
-                )
-        case SupplementRequested():
-            if any(s.supplement_id == fact.supplement_id for s in state.supplements):
-                return f"supplement {fact.supplement_id!r} was already requested"
-            if state.pending_supplement is not None:
-                return f"supplement {state.pending_supplement.supplement_id!r} is still pending"
-            if fact.stage is SupplementStage.RECEPTION and status not in _BEFORE_RECEIPT:
-                return f"a reception-stage supplement needs a dossier not yet received; it is {status.value}"  # type: ignore[union-attr]
-            if fact.stage is SupplementStage.PROCESSING and status not in _PROCESSING_OPEN:
-                return f"a processing-stage supplement needs a dossier in processing; it is {_name(status)}"
-        case SupplementReceived():
-            pending = state.pending_supplement
-            if pending is None or pending.supplement_id != fact.supplement_id:
-                return f"no pending supplement {fact.supplement_id!r}"
-            if at < pending.requested_at:
-                return "the supplement came back before it was requested"
-        case ProcessingStepCompleted() | FinancialObligationRequested() | ProcessingStopped():
-            if status not in _PROCESSING_OPEN:
-                return f"the dossier must be received and in processing; it is {_name(status)}"
-        case FeePaid():
-            if status is None or status in (_S.NOT_RECEIVED, _S.WITHDRAWN, _S.STOPPED):
-                return f"there is no live dossier to pay for; it is {_name(status)}"
-        case ApologyIssued():
-            if status not in OPEN:
-                return f"an apology is issued for a dossier still in processing; it is {_name(status)}"
-            if fact.sequence_no != len(state.apologies) + 1:
-                return f"sequence_no {fact.sequence_no} but {len(state.apologies)} apologies were issued before"
-            if fact.new_due_at <= fact.issued_at:
-                return "new_due_at must be after issued_at"
-        case DossierWithdrawn():
-            if status not in OPEN and status is not _S.SUBMITTED:
-                return f"only a submitted or open dossier can be withdrawn; it is {_name(status)}"
-        case ResultIssued():
-            if status not in _PROCESSING_OPEN:
-                return f"a result needs a dossier in processing (no pending supplement); it is {_name(status)}"
-        case ResultDelivered():
-            if status is not _S.PROCESSED and status not in _PROCESSING_OPEN:
-                return f"a result is delivered after processing; the dossier is {_name(status)}"
-            if state.finished_at is not None and at < state.finished_at:
-                return "delivered_at is before the result was issued"
-        case DossierSyncedToDVCQG() | DossierRated():
-            if status is None:
-                return "the dossier is unknown (no submission or receipt recorded)"
+    return _CHECK.of(fact)(state, fact, at, status)
+
+
+def _check_submitted(state: DossierState, fact: DossierSubmitted, at: datetime, status: _S | None) -> str | None:
+    if status is not None:
+        return f"the dossier is already {status.value}"
     return None
+
+
+def _check_received(state: DossierState, fact: DossierReceived, at: datetime, status: _S | None) -> str | None:
+    if status not in _BEFORE_RECEIPT:
+        return f"the dossier is already {status.value}"  # type: ignore[union-attr]
+    if state.submitted_at is not None and at < state.submitted_at:
+        return "received_at is before the submission"
+    return None
+
+
+def _check_refused(state: DossierState, fact: DossierRefused, at: datetime, status: _S | None) -> str | None:
+    if status not in _BEFORE_RECEIPT:
+        return (
+            f"reception can only be refused before receipt; the dossier is {status.value} "  # type: ignore[union-attr]
+            "(stop it with processing_stopped instead)"
+        )
+    return None
+
+
+def _check_supplement_requested(
+    state: DossierState, fact: SupplementRequested, at: datetime, status: _S | None
+) -> str | None:
+    if any(s.supplement_id == fact.supplement_id for s in state.supplements):
+        return f"supplement {fact.supplement_id!r} was already requested"
+    if state.pending_supplement is not None:
+        return f"supplement {state.pending_supplement.supplement_id!r} is still pending"
+    if fact.stage is SupplementStage.RECEPTION and status not in _BEFORE_RECEIPT:
+        return f"a reception-stage supplement needs a dossier not yet received; it is {status.value}"  # type: ignore[union-attr]
+    if fact.stage is SupplementStage.PROCESSING and status not in _PROCESSING_OPEN:
+        return f"a processing-stage supplement needs a dossier in processing; it is {_name(status)}"
+    return None
+
+
+def _check_supplement_received(
+    state: DossierState, fact: SupplementReceived, at: datetime, status: _S | None
+) -> str | None:
+    pending = state.pending_supplement
+    if pending is None or pending.supplement_id != fact.supplement_id:
+        return f"no pending supplement {fact.supplement_id!r}"
+    if at < pending.requested_at:
+        return "the supplement came back before it was requested"
+    return None
+
+
+def _check_processing(state: DossierState, fact: EventPayload, at: datetime, status: _S | None) -> str | None:
+    if status not in _PROCESSING_OPEN:
+        return f"the dossier must be received and in processing; it is {_name(status)}"
+    return None
+
+
+def _check_fee_paid(state: DossierState, fact: FeePaid, at: datetime, status: _S | None) -> str | None:
+    if status is None or status in (_S.NOT_RECEIVED, _S.WITHDRAWN, _S.STOPPED):
+        return f"there is no live dossier to pay for; it is {_name(status)}"
+    return None
+
+
+def _check_apology(state: DossierState, fact: ApologyIssued, at: datetime, status: _S | None) -> str | None:
+    if status not in OPEN:
+        return f"an apology is issued for a dossier still in processing; it is {_name(status)}"
+    if fact.sequence_no != len(state.apologies) + 1:
+        return f"sequence_no {fact.sequence_no} but {len(state.apologies)} apologies were issued before"
+    if fact.new_due_at <= fact.issued_at:
+        return "new_due_at must be after issued_at"
+    return None
+
+
+def _check_withdrawn(state: DossierState, fact: DossierWithdrawn, at: datetime, status: _S | None) -> str | None:
+    if status not in OPEN and status is not _S.SUBMITTED:
+        return f"only a submitted or open dossier can be withdrawn; it is {_name(status)}"
+    return None
+
+
+def _check_result_issued(state: DossierState, fact: ResultIssued, at: datetime, status: _S | None) -> str | None:
+    if status not in _PROCESSING_OPEN:
+        return f"a result needs a dossier in processing (no pending supplement); it is {_name(status)}"
+    return None
+
+
+def _check_result_delivered(state: DossierState, fact: ResultDelivered, at: datetime, status: _S | None) -> str | None:
+    if status is not _S.PROCESSED and status not in _PROCESSING_OPEN:
+        return f"a result is delivered after processing; the dossier is {_name(status)}"
+    if state.finished_at is not None and at < state.finished_at:
+        return "delivered_at is before the result was issued"
+    return None
+
+
+def _check_known(state: DossierState, fact: EventPayload, at: datetime, status: _S | None) -> str | None:
+    if status is None:
+        return "the dossier is unknown (no submission or receipt recorded)"
+    return None
+
+
+def _no_rule(state: DossierState, fact: EventPayload, at: datetime, status: _S | None) -> str | None:
+    return None
+
+
+#: the rule of each fact type, in the order of the ``match`` this replaces (see :mod:`.dispatch`)
+_CHECK: ByClass[Callable[[DossierState, Any, datetime, _S | None], str | None]] = ByClass(
+    [
+        (DossierSubmitted, _check_submitted),
+        (DossierReceived, _check_received),
+        (DossierRefused, _check_refused),
+        (SupplementRequested, _check_supplement_requested),
+        (SupplementReceived, _check_supplement_received),
+        ((ProcessingStepCompleted, FinancialObligationRequested, ProcessingStopped), _check_processing),
+        (FeePaid, _check_fee_paid),
+        (ApologyIssued, _check_apology),
+        (DossierWithdrawn, _check_withdrawn),
+        (ResultIssued, _check_result_issued),
+        (ResultDelivered, _check_result_delivered),
+        ((DossierSyncedToDVCQG, DossierRated), _check_known),
+    ],
+    _no_rule,
+)
 
 
 def _name(status: DossierStatus | None) -> str:

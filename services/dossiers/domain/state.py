@@ -7,6 +7,7 @@ Only facts already accepted into the stream reach ``evolve``, so it never refuse
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from typing import Any
@@ -34,6 +35,7 @@ from contracts.dossiers import (
     SupplementRequested,
     SupplementStage,
 )
+from services.dossiers.domain.dispatch import ByClass
 
 __all__ = ["OPEN", "Apology", "DossierState", "Supplement", "evolve"]
 
@@ -212,105 +214,173 @@ def _set(state: DossierState, **changes: Any) -> DossierState:
     thousands of dossiers per second, and ``replace`` on 40 fields cost more than the rest of ``evolve``.
     The new object is as frozen as the old one (only this module writes its ``__dict__``, once)."""
     new = object.__new__(DossierState)
-    values = new.__dict__
-    values.update(state.__dict__)
+    # dict.copy(), not update() into the new instance's dict: CPython copies an instance's (key-sharing)
+    # dict item by item in update() or dict() (~3.7 µs for these 34 fields), but in one block in copy()
+    values = state.__dict__.copy()
     values.update(changes)
+    object.__setattr__(new, "__dict__", values)
     return new
 
 
-def evolve(state: DossierState, event: EventPayload) -> DossierState:  # noqa: PLR0911, PLR0912 - one case per fact
+def evolve(state: DossierState, event: EventPayload) -> DossierState:
     """The state after ``event`` (a fact already accepted into the dossier's stream)."""
-    match event:
-        case DossierSubmitted():
-            return _set(
-                state,
-                status=DossierStatus.SUBMITTED,
-                dossier_id=event.dossier_id,
-                agency_code=event.agency_code,
-                ma_tthc=event.ma_tthc,
-                channel=event.channel.value,
-                submitted_at=event.submitted_at,
-                submitted_via_dvcqg=event.submitted_via_dvcqg,
-                vneid_authenticated=event.vneid_authenticated,
-            )
-        case DossierReceived():
-            return _set(
-                state,
-                status=DossierStatus.RECEIVED,
-                dossier_id=event.dossier_id,
-                agency_code=event.agency_code,
-                ma_tthc=event.ma_tthc,
-                channel=event.channel.value,
-                received_at=event.received_at,
-                due_at=state.due_at or event.due_at,  # the original due date is immutable
-                statutory_value=event.statutory_time.value,
-                statutory_unit=event.statutory_time.unit.value,
-                components=len(event.components),
-                components_digitized=sum(c.digitized for c in event.components),
-                components_reused=sum(c.reused_digital_data or c.reused_from_store for c in event.components),
-            )
-        case DossierRefused():
-            return _set(
-                state,
-                status=DossierStatus.NOT_RECEIVED,
-                refused_at=event.refused_at,
-                dossier_id=event.dossier_id,
-                agency_code=event.agency_code,
-            )
-        case SupplementRequested():
-            supplement = Supplement(event.supplement_id, event.stage, event.requested_at)
-            return _set(state, status=DossierStatus.SUPPLEMENT_REQUESTED, supplements=(*state.supplements, supplement))
-        case SupplementReceived():
-            supplements = tuple(
-                replace(s, received_at=event.received_at) if s.supplement_id == event.supplement_id else s
-                for s in state.supplements
-            )
-            back = DossierStatus.PROCESSING if state.is_received else DossierStatus.SUBMITTED
-            return _set(state, status=back, supplements=supplements)
-        case ProcessingStepCompleted():
-            return _set(state, status=DossierStatus.PROCESSING, steps=state.steps + 1)
-        case FinancialObligationRequested():
-            return _set(
-                state,
-                status=DossierStatus.FINANCIAL_OBLIGATION,
-                fee_requested=True,
-                fee_total_vnd=max(state.fee_total_vnd, event.amount_vnd),
-            )
-        case FeePaid():
-            status = DossierStatus.PROCESSING if state.status is DossierStatus.FINANCIAL_OBLIGATION else state.status
-            return _set(
-                state,
-                status=status,
-                fee_paid=True,
-                fee_total_vnd=max(state.fee_total_vnd, event.amount_vnd),
-                paid_online=event.paid_online.value if event.paid_online else state.paid_online,
-            )
-        case ApologyIssued():
-            return _set(state, apologies=(*state.apologies, Apology(event.issued_at, event.new_due_at)))
-        case ProcessingStopped():
-            return _set(state, status=DossierStatus.STOPPED, stopped_at=event.stopped_at)
-        case DossierWithdrawn():
-            return _set(state, status=DossierStatus.WITHDRAWN, withdrawn_at=event.withdrawn_at)
-        case ResultIssued():
-            return _set(
-                state,
-                status=DossierStatus.PROCESSED,
-                finished_at=event.finished_at,
-                electronic_result=any(d.electronic for d in event.result_docs),
-            )
-        case ResultDelivered():
-            return _set(state, status=DossierStatus.RESULT_DELIVERED, delivered_at=event.delivered_at)
-        case DossierSyncedToDVCQG():
-            return _set(state, synced_to_dvcqg=True)
-        case DossierRated():
-            return _set(state, rated=True)
-        case DossierResolved():
-            return _set(state, last_resolution=_resolution_key(event))
-        case DossierBecameOverdue():
-            return _set(state, overdue_reported_at=event.due_at)
-        case ApologyAssessed():
-            return _set(state, last_apology_assessment=_assessment_key(event))
+    return _FOLD.of(event)(state, event)
+
+
+def _submitted(state: DossierState, event: DossierSubmitted) -> DossierState:
+    return _set(
+        state,
+        status=DossierStatus.SUBMITTED,
+        dossier_id=event.dossier_id,
+        agency_code=event.agency_code,
+        ma_tthc=event.ma_tthc,
+        channel=event.channel.value,
+        submitted_at=event.submitted_at,
+        submitted_via_dvcqg=event.submitted_via_dvcqg,
+        vneid_authenticated=event.vneid_authenticated,
+    )
+
+
+def _received(state: DossierState, event: DossierReceived) -> DossierState:
+    return _set(
+        state,
+        status=DossierStatus.RECEIVED,
+        dossier_id=event.dossier_id,
+        agency_code=event.agency_code,
+        ma_tthc=event.ma_tthc,
+        channel=event.channel.value,
+        received_at=event.received_at,
+        due_at=state.due_at or event.due_at,  # the original due date is immutable
+        statutory_value=event.statutory_time.value,
+        statutory_unit=event.statutory_time.unit.value,
+        components=len(event.components),
+        components_digitized=sum(c.digitized for c in event.components),
+        components_reused=sum(c.reused_digital_data or c.reused_from_store for c in event.components),
+    )
+
+
+def _refused(state: DossierState, event: DossierRefused) -> DossierState:
+    return _set(
+        state,
+        status=DossierStatus.NOT_RECEIVED,
+        refused_at=event.refused_at,
+        dossier_id=event.dossier_id,
+        agency_code=event.agency_code,
+    )
+
+
+def _supplement_requested(state: DossierState, event: SupplementRequested) -> DossierState:
+    supplement = Supplement(event.supplement_id, event.stage, event.requested_at)
+    return _set(state, status=DossierStatus.SUPPLEMENT_REQUESTED, supplements=(*state.supplements, supplement))
+
+
+def _supplement_received(state: DossierState, event: SupplementReceived) -> DossierState:
+    supplements = tuple(
+        replace(s, received_at=event.received_at) if s.supplement_id == event.supplement_id else s
+        for s in state.supplements
+    )
+    back = DossierStatus.PROCESSING if state.is_received else DossierStatus.SUBMITTED
+    return _set(state, status=back, supplements=supplements)
+
+
+def _step(state: DossierState, event: ProcessingStepCompleted) -> DossierState:
+    return _set(state, status=DossierStatus.PROCESSING, steps=state.steps + 1)
+
+
+def _obligation(state: DossierState, event: FinancialObligationRequested) -> DossierState:
+    return _set(
+        state,
+        status=DossierStatus.FINANCIAL_OBLIGATION,
+        fee_requested=True,
+        fee_total_vnd=max(state.fee_total_vnd, event.amount_vnd),
+    )
+
+
+def _fee_paid(state: DossierState, event: FeePaid) -> DossierState:
+    status = DossierStatus.PROCESSING if state.status is DossierStatus.FINANCIAL_OBLIGATION else state.status
+    return _set(
+        state,
+        status=status,
+        fee_paid=True,
+        fee_total_vnd=max(state.fee_total_vnd, event.amount_vnd),
+        paid_online=event.paid_online.value if event.paid_online else state.paid_online,
+    )
+
+
+def _apology(state: DossierState, event: ApologyIssued) -> DossierState:
+    return _set(state, apologies=(*state.apologies, Apology(event.issued_at, event.new_due_at)))
+
+
+def _stopped(state: DossierState, event: ProcessingStopped) -> DossierState:
+    return _set(state, status=DossierStatus.STOPPED, stopped_at=event.stopped_at)
+
+
+def _withdrawn(state: DossierState, event: DossierWithdrawn) -> DossierState:
+    return _set(state, status=DossierStatus.WITHDRAWN, withdrawn_at=event.withdrawn_at)
+
+
+def _result_issued(state: DossierState, event: ResultIssued) -> DossierState:
+    return _set(
+        state,
+        status=DossierStatus.PROCESSED,
+        finished_at=event.finished_at,
+        electronic_result=any(d.electronic for d in event.result_docs),
+    )
+
+
+def _result_delivered(state: DossierState, event: ResultDelivered) -> DossierState:
+    return _set(state, status=DossierStatus.RESULT_DELIVERED, delivered_at=event.delivered_at)
+
+
+def _synced(state: DossierState, event: DossierSyncedToDVCQG) -> DossierState:
+    return _set(state, synced_to_dvcqg=True)
+
+
+def _rated(state: DossierState, event: DossierRated) -> DossierState:
+    return _set(state, rated=True)
+
+
+def _resolved(state: DossierState, event: DossierResolved) -> DossierState:
+    return _set(state, last_resolution=_resolution_key(event))
+
+
+def _overdue(state: DossierState, event: DossierBecameOverdue) -> DossierState:
+    return _set(state, overdue_reported_at=event.due_at)
+
+
+def _assessed(state: DossierState, event: ApologyAssessed) -> DossierState:
+    return _set(state, last_apology_assessment=_assessment_key(event))
+
+
+def _unchanged(state: DossierState, event: object) -> DossierState:
     return state
+
+
+#: one fold per fact type, in the order of the ``match`` this replaces (the types are disjoint, so the
+#: order only matters for a subclass, which takes its first base's case as ``match`` did)
+_FOLD: ByClass[Callable[[DossierState, Any], DossierState]] = ByClass(
+    [
+        (DossierSubmitted, _submitted),
+        (DossierReceived, _received),
+        (DossierRefused, _refused),
+        (SupplementRequested, _supplement_requested),
+        (SupplementReceived, _supplement_received),
+        (ProcessingStepCompleted, _step),
+        (FinancialObligationRequested, _obligation),
+        (FeePaid, _fee_paid),
+        (ApologyIssued, _apology),
+        (ProcessingStopped, _stopped),
+        (DossierWithdrawn, _withdrawn),
+        (ResultIssued, _result_issued),
+        (ResultDelivered, _result_delivered),
+        (DossierSyncedToDVCQG, _synced),
+        (DossierRated, _rated),
+        (DossierResolved, _resolved),
+        (DossierBecameOverdue, _overdue),
+        (ApologyAssessed, _assessed),
+    ],
+    _unchanged,
+)
 
 
 # keys hold only JSON-stable values (text, bools, ints): they are compared after a snapshot round trip
