@@ -7,6 +7,7 @@ go through one intake; the relay publishes the response events to ``vn.cchc.surv
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from services.surveys.compose import build_intake
 from services.surveys.inbox import INBOX, SurveyInbox
 from services.surveys.ratelimit import DeviceRateLimiter
 from services.surveys.settings import SurveysSettings
-from services.surveys.submissions import SubmissionEndpoint, SubmissionLane
+from services.surveys.submissions import LaneApp, SubmissionEndpoint
 from services.surveys.tokens import LinkSigner
 
 __all__ = ["INBOX", "build_app"]
@@ -92,7 +93,7 @@ def build_app(
         )
         return [committer, inbox, relay], [router]
 
-    app = service_app(
+    return service_app(
         shell,
         registry,
         assemble,
@@ -101,7 +102,6 @@ def build_app(
         "partner survey systems, bulk import of paper results); each response validated against its instrument "
         "version, at most one per dossier; `survey response submitted` events out on vn.cchc.surveys.events.",
         dead_letter_consumers=(INBOX,),
+        # POST /v1/responses ahead of the framework (see services.surveys.submissions for why)
+        app_factory=functools.partial(LaneApp, endpoint=lambda: opened[0] if opened else None),
     )
-    # POST /v1/responses below the framework (see services.surveys.submissions for why)
-    app.add_middleware(SubmissionLane, endpoint=lambda: opened[0] if opened else None)
-    return app

@@ -1,11 +1,12 @@
 """The intake: submissions from every way in -> judged by the survey domain -> response events, exactly once.
 
 The HTTP API, the Kafka inbound topic and the bulk import all hand :class:`Submission` values to
-:meth:`Intake.process` inside their own PostgreSQL transaction. Per batch it costs a few statements whatever
-the batch size: one lookup of already-stored event ids, one read of the response streams concerned, one
-multi-stream append. Two submissions about one dossier in one batch, or in two racing transactions, end the
-same way: the first is stored, the second refused (the racing transaction's append fails on the stream's
-expected version, its caller retries, and the domain then sees the stored response).
+:meth:`Intake.process` (the inbox and the import inside their own PostgreSQL transaction). Per batch it
+costs two statements whatever the batch size: one read of the already-stored event ids and response streams
+concerned, one statement creating the new response streams with their events. Two submissions about one
+dossier in one batch, or in two racing transactions, end the same way: the first is stored, the second
+refused (the racing write fails on the existing stream, its caller retries, and the domain then sees the
+stored response).
 
 Idempotency: a submission's event id is derived from its sender and the sender's id for it (a Kafka
 record's ``ce_source`` + ``ce_id``, an HTTP ``Idempotency-Key``, a paper form's number in an import), so
@@ -25,7 +26,7 @@ from contracts.registry import Registry
 from contracts.surveys import SurveyChannel, SurveyResponseSubmitted
 from eventkit.pg import Connection
 from eventkit.postgres import PostgresEventStore
-from eventkit.store import NO_STREAM, ConcurrencyError
+from eventkit.store import ConcurrencyError, DuplicateEventError
 from eventkit.units import ResolvedUnit, UnitRegistry
 from services.surveys.catalog import InstrumentCatalog
 from services.surveys.domain import (
@@ -121,10 +122,15 @@ class Intake:
         return self._catalog
 
     async def process(self, conn: Connection, submissions: Sequence[Submission], now: datetime) -> list[Outcome]:
-        """Judge and store ``submissions`` in the caller's transaction; one outcome per submission, in order.
+        """Judge and store ``submissions``; one outcome per submission, in order.
 
-        Raises :class:`ConcurrencyError` when another transaction wrote one of the streams first: the
-        caller rolls back and calls again (the outcome may then differ, e.g. a dossier now answered).
+        Two statements: a read of what is stored, then one write of every accepted response. In the
+        caller's transaction (the inbox, the import) both belong to it; outside one (the HTTP group commit)
+        each is its own transaction, and the write, which only creates streams, fails as a whole if a
+        response or an event id it decided on was stored in between. Either way the decisions hold for what
+        is committed. Raises :class:`ConcurrencyError` when another transaction wrote one of the streams
+        or ids first: the caller (rolls back and) calls again (the outcome may then differ, e.g. a dossier
+        now answered, or a duplicate).
         """
         prepared = [self._prepare(s, now) for s in submissions]
         ids = [p.event_id for p in prepared if isinstance(p, _Prepared)]
@@ -154,8 +160,13 @@ class Intake:
             seen[event_id] = response_id
             outcomes.append(Outcome("accepted", response_id, event=envelope))
         if appends:
-            # every response stream is new when it is appended to: NO_STREAM makes a racing twin fail
-            await self._store.append_many(conn, [(s, NO_STREAM, evs) for s, evs in sorted(appends.items())])
+            # every response stream is new when it is appended to: creating it makes a racing twin fail
+            try:
+                await self._store.create_streams(conn, sorted(appends.items()))
+            except DuplicateEventError as exc:
+                # stored by a transaction that committed after our read: judged again, it is a duplicate
+                msg = f"stored meanwhile: {', '.join(exc.event_ids[:5])}"
+                raise ConcurrencyError(msg) from None
         return outcomes
 
     def _prepare(self, submission: Submission, now: datetime) -> _Prepared | Outcome:
