@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from contracts.envelope import Envelope
 from contracts.registry import Registry
 from contracts.surveys import SurveyChannel, SurveyResponseSubmitted
 from eventkit.pg import Connection
@@ -42,7 +41,7 @@ from services.surveys.domain import (
     response_id_for_submission,
 )
 
-__all__ = ["EVENT_NAMESPACE", "ConcurrencyError", "Intake", "Outcome", "Submission"]
+__all__ = ["EVENT_NAMESPACE", "ConcurrencyError", "Intake", "Outcome", "ResponseRow", "Submission"]
 
 #: namespace of canonical event ids: uuid5(namespace, "<source>|<submission id>")
 EVENT_NAMESPACE = uuid.UUID("0e7d4b6a-3f2c-4a91-8d57-b6c1e9a2f408")
@@ -82,7 +81,8 @@ class Outcome:
     violations: tuple[Violation, ...] = ()
     #: refused because it collides with a stored response (a second response for a dossier)
     conflict: bool = False
-    event: Envelope | None = None
+    #: the id of the stored response event (accepted now)
+    event_id: uuid.UUID | None = None
 
     @property
     def reason(self) -> str:
@@ -137,7 +137,7 @@ class Intake:
         streams = sorted({p.command.response_id for p in prepared if isinstance(p, _Prepared)})
         stored, states = await self._load(conn, ids, streams)
         seen: dict[str, str] = {}  # event ids of this batch -> response id
-        appends: dict[str, list[Envelope]] = {}
+        appends: dict[str, list[ResponseRow]] = {}
         outcomes: list[Outcome] = []
         for item in prepared:
             if isinstance(item, Outcome):
@@ -154,11 +154,10 @@ class Intake:
                 outcomes.append(Outcome("rejected", response_id, decided.violations, conflict=decided.conflict))
                 continue
             [event] = decided
-            envelope = self._envelope(event, item)
             states[response_id] = evolve(state, event)
-            appends.setdefault(response_id, []).append(envelope)
+            appends.setdefault(response_id, []).append(self._row(event, item))
             seen[event_id] = response_id
-            outcomes.append(Outcome("accepted", response_id, event=envelope))
+            outcomes.append(Outcome("accepted", response_id, event_id=item.event_id))
         if appends:
             # every response stream is new when it is appended to: creating it makes a racing twin fail
             try:
@@ -258,24 +257,41 @@ class Intake:
                 states[row["stream_id"]] = evolve(states.get(row["stream_id"], ResponseState()), payload)
         return stored, states
 
-    def _envelope(self, event: SurveyResponseSubmitted, item: _Prepared) -> Envelope:
+    def _row(self, event: SurveyResponseSubmitted, item: _Prepared) -> ResponseRow:
         submission = item.submission
-        return Envelope.model_construct(
+        return ResponseRow(
             id=item.event_id,
             source=self._source,
-            specversion="1.0",
             type=event.event_type,
             subject=event.response_id,
+            partitionkey=event.response_id,
             time=event.submitted_at,
-            datacontenttype="application/json",
-            dataschema=event.schema_id(),
             schemaversion=event.schema_version,
             unitcode=item.unit.unit_code,
             provincecode=item.unit.province_code,
-            partitionkey=event.response_id,
-            sequence=None,
             correlationid=submission.correlation_id or f"{submission.source}|{submission.submission_id}",
             causationid=None,
             legacyunitcode=item.unit.legacy_code,
             data=event,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseRow:
+    """A response event as the store appends it (:class:`~eventkit.store.NewEvent`): the attributes the
+    envelope would carry, without building the envelope model (≈ 15 µs per submission); the relay publishes
+    the stored row as CloudEvents."""
+
+    id: uuid.UUID
+    source: str
+    type: str
+    subject: str
+    partitionkey: str
+    time: datetime
+    schemaversion: int
+    unitcode: str
+    provincecode: str
+    correlationid: str | None
+    causationid: str | None
+    legacyunitcode: str | None
+    data: SurveyResponseSubmitted

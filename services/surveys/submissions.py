@@ -418,7 +418,7 @@ def _answer(outcome: Outcome) -> Reply:
         {
             "status": outcome.status,
             "response_id": outcome.response_id,
-            "event_id": None if outcome.event is None else str(outcome.event.id),
+            "event_id": None if outcome.event_id is None else str(outcome.event_id),
         }
     )
     if outcome.status == "duplicate":

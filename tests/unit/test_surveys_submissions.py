@@ -20,7 +20,9 @@ from contracts.surveys import Answer, SurveyResponseSubmitted
 from services.surveys.api import api_router
 from services.surveys.catalog import load_catalog
 from services.surveys.committer import Unavailable
-from services.surveys.domain import ResponseState, Valid, decide, validate_answers
+from services.surveys.domain import ResponseState, Valid, Violation, decide, validate_answers
+from services.surveys.domain.instrument import ItemKind
+from services.surveys.domain.validation import _multi_value
 from services.surveys.intake import Outcome, Submission
 from services.surveys.ratelimit import DeviceRateLimiter
 from services.surveys.submissions import LaneApp, SubmissionEndpoint, SubmissionLane
@@ -220,3 +222,24 @@ def test_the_service_app_leaves_the_route_to_fastapi_until_the_endpoint_exists()
             return await client.post("/v1/responses", json=_full())
 
     assert asyncio.run(call()).status_code == 404
+
+
+MULTI = [i for i in SIPAS_2023.items() if i.kind is ItemKind.MULTI_CHOICE]
+
+
+@given(
+    item=st.sampled_from(MULTI),
+    value=st.lists(st.one_of(st.sampled_from(["staff_attitude", "shorter_processing_time", "x"]), st.integers(0, 2))),
+)
+@settings(max_examples=300, deadline=None)
+def test_a_selection_remembered_valid_judges_as_the_full_check(item: Any, value: list[Any]) -> None:
+    # valid selections are remembered per item as sent: a second submission must be judged exactly as the first,
+    # and as the full check of the selection alone judges it
+    options = sorted(item.options or {})
+    judged = [validate_answers(SIPAS_2023, {**SIPAS_2023_ANSWERS, item.id: list(value)}, PROFILE) for _ in range(2)]
+    assert judged[0] == judged[1]
+    full = _multi_value(item, list(value))
+    assert isinstance(judged[0], Valid) == (not isinstance(full, Violation)), (value, options, judged[0])
+    if isinstance(judged[0], Valid):
+        [answer] = [a for a in judged[0].answers if a.item_id == item.id]
+        assert answer.value == full
