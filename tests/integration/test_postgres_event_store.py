@@ -209,3 +209,14 @@ async def test_create_streams_racing_on_one_stream_one_wins(pg_pool: asyncpg.Poo
         with pytest.raises(ConcurrencyError):
             await second
     assert [e.envelope.data.note for e in await store.read_stream("race")] == ["A"]  # type: ignore[attr-defined]
+
+
+async def test_large_payloads_are_compressed_with_lz4(pg_pool: asyncpg.Pool) -> None:
+    """The store's payload column compresses with lz4 (cheaper than pglz for the relay's reads and the appends)."""
+    store = PostgresEventStore(pg_pool, sample_registry())
+    async with pg_pool.acquire() as conn:
+        await store.create_streams(conn, [("big", [sample_event("big", "x" * 5000)])])
+        method = await conn.fetchval("SELECT pg_column_compression(data) FROM es_events WHERE stream_id = 'big'")
+    assert method == "lz4"
+    [event] = await store.read_stream("big")
+    assert event.envelope.data.note == "x" * 5000  # type: ignore[attr-defined]
