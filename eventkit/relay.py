@@ -2,9 +2,8 @@
 
 - Reads with :meth:`PostgresEventStore.read_all_raw`, the gap-safe order (see :mod:`eventkit.postgres`):
   an event whose transaction commits after a later position was already relayed is still relayed.
-- Key = stream id, so a stream stays on one partition (the default partitioner's rule, applied by the relay
-  itself: it hands the producer one record batch per partition); the producer is idempotent with
-  ``acks=all`` and each partition's records are handed to it in store order, so a stream is never reordered.
+- Key = stream id, so a stream stays on one partition; the producer is idempotent with ``acks=all`` and
+  records are handed to it in store order, so a stream is never reordered.
 - Exactly once: each batch is one Kafka transaction that also writes the relay's checkpoint to the
   compacted :data:`~contracts.topics.RELAY_PROGRESS` topic. Either the batch and its checkpoint are both
   committed, or neither is visible to ``read_committed`` consumers. On start the relay continues from the
@@ -21,15 +20,13 @@ import contextlib
 import json
 import time
 from collections.abc import Callable
-from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import ProducerFenced
-from aiokafka.producer.message_accumulator import BatchBuilder
 
 from contracts.topics import RELAY_PROGRESS
-from eventkit.kafka import build_producer, partition_for_key
+from eventkit.kafka import build_producer
 from eventkit.logging import get_logger
 from eventkit.metrics import PlumbingMetrics
 from eventkit.pg import Connection, Migration
@@ -113,14 +110,6 @@ async def read_progress(bootstrap_servers: str, relay: str, *, progress_topic: s
         await reader.stop()
 
 
-async def _send_closed(producer: AIOKafkaProducer, batch: BatchBuilder, tp: tuple[str, int]) -> asyncio.Future[Any]:
-    # closed first: nothing else may be appended to it once it is queued (aiokafka would add producer.send()
-    # records of the same partition to a queued open batch)
-    batch.close()
-    future: asyncio.Future[Any] = await producer.send_batch(batch, tp[0], partition=tp[1])
-    return future
-
-
 class Relay:
     """Publishes one event store's events to Kafka; see the module docstring for the guarantees."""
 
@@ -187,7 +176,15 @@ class Relay:
         last = Checkpoint(rows[-1]["txid"], rows[-1]["position"])
         producer = self._producer
         async with producer.transaction():
-            deliveries = await self._send_rows(producer, rows)
+            deliveries = [
+                await producer.send(
+                    self._topic_of(row["type"]),
+                    value=row["data"].encode(),
+                    key=row["stream_id"].encode(),
+                    headers=record_headers(row),
+                )
+                for row in rows
+            ]
             deliveries.append(
                 await producer.send(
                     self._progress_topic,
@@ -205,38 +202,6 @@ class Relay:
             self._metrics.relay_checkpoint.labels(self.name).set(last.position)
             self._metrics.batch_seconds.labels(f"relay:{self.name}").observe(time.perf_counter() - started)
         return len(rows)
-
-    async def _send_rows(self, producer: AIOKafkaProducer, rows: list[asyncpg.Record]) -> list[asyncio.Future[Any]]:
-        """Hand ``rows`` to the producer as one record batch per partition, each in store order.
-
-        Per record, ``producer.send`` chose the partition with a pure-Python hash, looked up the pending
-        batch and made a future (≈ 30 µs, the relay's largest cost); here the partition is computed by the
-        same rule (key = stream id, so a stream stays on one partition and in order) with a faster hash, and
-        a batch is handed over once. A full batch is sent and a new one started for the rest.
-        """
-        batches: dict[tuple[str, int], BatchBuilder] = {}
-        partitions: dict[str, list[int]] = {}
-        deliveries: list[asyncio.Future[Any]] = []
-        for row in rows:
-            topic = self._topic_of(row["type"])
-            known = partitions.get(topic)
-            if known is None:
-                known = partitions[topic] = sorted(await producer.partitions_for(topic))
-            key = row["stream_id"].encode()
-            tp = (topic, partition_for_key(key, known))
-            batch = batches.get(tp)
-            if batch is None:
-                batch = batches[tp] = producer.create_batch()
-            value, headers = row["data"].encode(), record_headers(row)
-            if batch.append(timestamp=None, key=key, value=value, headers=headers) is None:
-                deliveries.append(await _send_closed(producer, batch, tp))
-                batch = batches[tp] = producer.create_batch()
-                if batch.append(timestamp=None, key=key, value=value, headers=headers) is None:
-                    msg = f"event at position {row['position']} is larger than a record batch (KAFKA_MAX_BATCH_SIZE)"
-                    raise RuntimeError(msg)
-        for tp, batch in batches.items():
-            deliveries.append(await _send_closed(producer, batch, tp))
-        return deliveries
 
     def _before_commit(self) -> None:
         """Hook for crash tests: called with the batch sent but not yet committed."""

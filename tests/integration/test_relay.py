@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-from aiokafka.partitioner import DefaultPartitioner
 
 from contracts.wire import decode, decode_attributes, encode_headers, read_headers
 from eventkit.postgres import PostgresEventStore
@@ -26,12 +25,12 @@ async def _relay(pool: asyncpg.Pool, bootstrap: str, topic: str, name: str = "te
     return relay, relay._store
 
 
-def _make(cls, pool, bootstrap, topic, progress, name="test", kafka=None):
+def _make(cls, pool, bootstrap, topic, progress, name="test"):
     return cls(
         name=name,
         pool=pool,
         store=PostgresEventStore(pool, sample_registry()),
-        kafka=kafka or KafkaSettings(bootstrap_servers=bootstrap),
+        kafka=KafkaSettings(bootstrap_servers=bootstrap),
         topic_of=lambda _t: topic,
         progress_topic=progress,
     )
@@ -66,35 +65,6 @@ async def test_relays_every_event_with_its_key_and_cloudevents_headers(pg_pool, 
     for record in records:
         by_stream[record.key].add(record.partition)
     assert all(len(partitions) == 1 for partitions in by_stream.values())  # one stream = one partition
-
-
-async def test_each_stream_lands_where_the_default_partitioner_puts_its_key_in_order(pg_pool, kafka_bootstrap) -> None:
-    """The relay picks partitions itself (one record batch per partition): the same partition as Kafka's
-    default partitioner for the key, and every stream's events in order, also when a batch fills up."""
-    topic = await create_topic(kafka_bootstrap, new_topic_name(), partitions=6)
-    progress = await create_topic(kafka_bootstrap, new_topic_name("progress"), partitions=1)
-    small = KafkaSettings(bootstrap_servers=kafka_bootstrap, max_batch_size=16_384)  # ~20 kB per partition: fills up
-    relay = _make(Relay, pg_pool, kafka_bootstrap, topic, progress, kafka=small)
-    await relay.start()
-    try:
-        streams = [f"response-{n}" for n in range(40)]
-        for round_ in range(5):
-            async with pg_pool.acquire() as conn, conn.transaction():
-                await relay._store.append_many(
-                    conn, [(s, None, [sample_event(s, f"{s}:{round_}", amount=round_)]) for s in streams]
-                )
-        assert await relay.publish_batch() == 200
-        records = await read_topic(kafka_bootstrap, topic, expect=200)
-    finally:
-        await relay.stop()
-    assert len(records) == 200
-    every = list(range(6))
-    by_stream: dict[bytes, list[int]] = defaultdict(list)
-    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
-        assert record.partition == DefaultPartitioner()(record.key, every, every)
-        by_stream[record.key].append(decode(record.key, record.value, record.headers, sample_registry()).data.amount)
-    assert set(by_stream) == {s.encode() for s in streams}
-    assert all(amounts == [0, 1, 2, 3, 4] for amounts in by_stream.values())
 
 
 async def test_relay_headers_decode_to_what_the_envelope_codec_writes(pg_pool) -> None:
