@@ -121,11 +121,14 @@ def service_app(
     title: str,
     description: str,
     dead_letter_consumers: Sequence[str] = (),
+    app_factory: Callable[..., FastAPI] = FastAPI,
 ) -> FastAPI:
     """The ASGI app of one service (run it with uvicorn).
 
     ``dead_letter_consumers``: the consumers this service runs; their dead-letter topics are provisioned
     with the others (a consumer whose dead-letter topic is missing would stall on its first bad record).
+    ``app_factory``: builds the app from FastAPI's keyword arguments (a service may serve a hot route ahead
+    of FastAPI's request cycle with a subclass); FastAPI itself by default.
     """
     prometheus = CollectorRegistry()
     metrics = PlumbingMetrics(prometheus)
@@ -187,7 +190,7 @@ def service_app(
             await pool.close()
             _log.info("service stopped", service=settings.name)
 
-    return FastAPI(title=title, description=description, version=chiso_version(), lifespan=lifespan)
+    return app_factory(title=title, description=description, version=chiso_version(), lifespan=lifespan)
 
 
 async def _supervised(component: Component, stop: asyncio.Event) -> None:

@@ -7,6 +7,8 @@ go through one intake; the relay publishes the response events to ``vn.cchc.surv
 
 from __future__ import annotations
 
+import functools
+import gc
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -25,7 +27,7 @@ from services.surveys.compose import build_intake
 from services.surveys.inbox import INBOX, SurveyInbox
 from services.surveys.ratelimit import DeviceRateLimiter
 from services.surveys.settings import SurveysSettings
-from services.surveys.submissions import SubmissionEndpoint, SubmissionLane
+from services.surveys.submissions import LaneApp, SubmissionEndpoint
 from services.surveys.tokens import LinkSigner
 
 __all__ = ["INBOX", "build_app"]
@@ -35,6 +37,22 @@ _log = get_logger("surveys.app")
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _settle_heap(young_threshold: int) -> None:
+    """Keep the cyclic garbage collector off what lives as long as the process, and run it less often.
+
+    Everything loaded so far (the unit registry, the instruments, pydantic's and FastAPI's schemas: ~10^5
+    objects) stays until the process ends, yet every full collection walked it again; and with the default
+    threshold (a young collection every 700 allocations) a submission's few hundred allocations started one
+    every other request, each walking the objects of all requests in flight. Measured: ~6 % of the service's
+    CPU. Frozen objects are never collected (they are not garbage); garbage cycles made later are still
+    collected, only in larger, rarer rounds.
+    """
+    gc.collect()
+    gc.freeze()
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(young_threshold, older, oldest)
 
 
 def build_app(
@@ -82,6 +100,8 @@ def build_app(
             link_instrument=own.link_instrument,
         )
         opened[:] = [endpoint]
+        if own.gc_young_threshold:
+            _settle_heap(own.gc_young_threshold)
         router = api.api_router(
             pool=runtime.pool,
             endpoint=endpoint,
@@ -92,7 +112,7 @@ def build_app(
         )
         return [committer, inbox, relay], [router]
 
-    app = service_app(
+    return service_app(
         shell,
         registry,
         assemble,
@@ -101,7 +121,6 @@ def build_app(
         "partner survey systems, bulk import of paper results); each response validated against its instrument "
         "version, at most one per dossier; `survey response submitted` events out on vn.cchc.surveys.events.",
         dead_letter_consumers=(INBOX,),
+        # POST /v1/responses ahead of the framework (see services.surveys.submissions for why)
+        app_factory=functools.partial(LaneApp, endpoint=lambda: opened[0] if opened else None),
     )
-    # POST /v1/responses below the framework (see services.surveys.submissions for why)
-    app.add_middleware(SubmissionLane, endpoint=lambda: opened[0] if opened else None)
-    return app

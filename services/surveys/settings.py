@@ -49,6 +49,12 @@ class SurveysSettings(BaseSettings):
         "the database and the service less per submission",
     )
     commit_max_batch: int = Field(default=200, ge=1, le=5000, description="Most HTTP submissions per transaction")
+    gc_young_threshold: int = Field(
+        default=20_000,
+        ge=0,
+        description="Allocations between two young collections of Python's garbage collector once the service has "
+        "started (the heap built at start is frozen: never walked again); 0 leaves the collector as Python sets it",
+    )
     relay_linger_ms: float = Field(
         default=100,
         ge=0,

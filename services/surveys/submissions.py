@@ -3,10 +3,11 @@
 Why: on the 2 cores this service shares with PostgreSQL and Kafka, FastAPI's request cycle (its middleware
 layers, dependency solving, the body read into a dict by ``json`` and then validated into the request model,
 the response serialised again) cost more CPU per submission than everything the service itself does
-(bench/surveys.py: ~0.3 ms of 0.45 ms for a trivial endpoint). So :class:`SubmissionLane`, an ASGI
-middleware, takes this one route before the router: the body is parsed and validated once, in
-pydantic-core, into the same :class:`ResponseRequest` model the OpenAPI document declares; the answer is
-written as bytes. Everything else goes to the FastAPI app unchanged.
+(bench/surveys.py: ~0.3 ms of 0.45 ms for a trivial endpoint). So this one route is taken before the
+framework (by :class:`LaneApp`, the service's app; :class:`SubmissionLane` does the same as an ASGI
+middleware): the body is parsed and validated once, in pydantic-core, into the same
+:class:`ResponseRequest` model the OpenAPI document declares; the answer is written as bytes. Everything
+else goes to the FastAPI app unchanged.
 
 The FastAPI operation of the route stays declared (``services.surveys.api``): it is what ``/openapi.json``
 documents, and it answers through the same :meth:`SubmissionEndpoint.respond`, so both paths give the same
@@ -26,6 +27,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import pydantic_core
+from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -40,11 +42,13 @@ __all__ = [
     "DEVICE_PATTERN",
     "MAX_BODY_BYTES",
     "PATH",
+    "LaneApp",
     "Reply",
     "ResponseAccepted",
     "ResponseRequest",
     "SubmissionEndpoint",
     "SubmissionLane",
+    "serve_submission",
 ]
 
 PATH = "/v1/responses"
@@ -156,33 +160,67 @@ class SubmissionLane:
         self._endpoint = endpoint
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        endpoint = self._endpoint() if scope["type"] == "http" and scope["path"] == PATH else None
-        if endpoint is None or scope["method"] != "POST":
+        endpoint = _lane_endpoint(scope, self._endpoint)
+        if endpoint is None:
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
-        if body is None:  # the client went away
+        await serve_submission(endpoint, scope, receive, send)
+
+
+class LaneApp(FastAPI):
+    """The service's FastAPI app with :class:`SubmissionLane`'s route served in front of it.
+
+    As a middleware the lane still sat behind FastAPI's own request cycle (its telemetry checks, the body
+    limit, the error middleware, each wrapping ``send``): ~10 % of the service's CPU per submission. Here
+    ``POST /v1/responses`` is taken before any of it; everything else, and the route itself until the
+    endpoint exists, is FastAPI's as before. Nothing in that stack applies to the lane: it reads the body
+    with its own limit and never raises for what a client sends.
+    """
+
+    def __init__(self, *, endpoint: Callable[[], SubmissionEndpoint | None], **fastapi: Any) -> None:
+        super().__init__(**fastapi)
+        self._lane_endpoint = endpoint
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = _lane_endpoint(scope, self._lane_endpoint)
+        if endpoint is None:
+            await super().__call__(scope, receive, send)
             return
-        device = key = content_type = None
-        for name, value in scope["headers"]:
-            if name == b"content-type":
-                content_type = value.decode("latin-1")
-            elif name == b"x-device-id":
-                device = value.decode("latin-1")
-            elif name == b"idempotency-key":
-                key = value.decode("latin-1")
-        reply = (
-            Reply(413, pydantic_core.to_json({"detail": f"a submission is at most {MAX_BODY_BYTES} bytes"}))
-            if isinstance(body, int)
-            else await endpoint.respond(body, content_type, device, key)
-        )
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(reply.body)).encode()),
-            *((name.encode(), value.encode()) for name, value in reply.headers),
-        ]
-        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-        await send({"type": "http.response.body", "body": reply.body})
+        await serve_submission(endpoint, scope, receive, send)
+
+
+def _lane_endpoint(scope: Scope, endpoint: Callable[[], SubmissionEndpoint | None]) -> SubmissionEndpoint | None:
+    """The endpoint when ``scope`` is a ``POST /v1/responses`` the lane can serve now."""
+    if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
+        return None
+    return endpoint()
+
+
+async def serve_submission(endpoint: SubmissionEndpoint, scope: Scope, receive: Receive, send: Send) -> None:
+    """One ``POST /v1/responses`` as an ASGI exchange: body in, the endpoint's reply out."""
+    body = await _read_body(receive)
+    if body is None:  # the client went away
+        return
+    device = key = content_type = None
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            content_type = value.decode("latin-1")
+        elif name == b"x-device-id":
+            device = value.decode("latin-1")
+        elif name == b"idempotency-key":
+            key = value.decode("latin-1")
+    reply = (
+        Reply(413, pydantic_core.to_json({"detail": f"a submission is at most {MAX_BODY_BYTES} bytes"}))
+        if isinstance(body, int)
+        else await endpoint.respond(body, content_type, device, key)
+    )
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(reply.body)).encode()),
+        *((name.encode(), value.encode()) for name, value in reply.headers),
+    ]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": reply.body})
 
 
 async def _read_body(receive: Receive) -> bytes | int | None:
@@ -380,7 +418,7 @@ def _answer(outcome: Outcome) -> Reply:
         {
             "status": outcome.status,
             "response_id": outcome.response_id,
-            "event_id": None if outcome.event is None else str(outcome.event.id),
+            "event_id": None if outcome.event_id is None else str(outcome.event_id),
         }
     )
     if outcome.status == "duplicate":

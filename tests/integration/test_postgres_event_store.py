@@ -6,8 +6,8 @@ import asyncpg
 import pytest
 
 from eventkit.pg import apply_migrations
-from eventkit.postgres import MIGRATIONS, PostgresEventStore
-from eventkit.store import NO_STREAM, Checkpoint, ConcurrencyError
+from eventkit.postgres import MIGRATIONS, NOTIFY_CHANNEL, PostgresEventStore
+from eventkit.store import NO_STREAM, Checkpoint, ConcurrencyError, DuplicateEventError
 from eventkit.testing import EventStoreContract, sample_event, sample_registry
 
 pytestmark = pytest.mark.integration
@@ -128,3 +128,95 @@ async def test_append_many_creates_new_streams_and_refuses_one_that_exists(pg_po
     assert versions == {"many-a": 3, "many-d": 1}
     assert [e.version for e in await store.read_stream("many-a")] == [1, 2, 3]
     assert await store.stream_version("many-d") == 1
+
+
+async def test_create_streams_in_one_statement_outside_a_transaction(pg_pool: asyncpg.Pool) -> None:
+    """Streams created with their events, committed by the statement itself, readable in order, notified."""
+    store = PostgresEventStore(pg_pool, sample_registry())
+    notified: list[str] = []
+    async with pg_pool.acquire() as listener, pg_pool.acquire() as conn:
+
+        def on_notify(*args: object) -> None:
+            notified.append(str(args[-1]))
+
+        await listener.add_listener(NOTIFY_CHANNEL, on_notify)
+        versions = await store.create_streams(
+            conn,
+            [
+                ("new-a", [sample_event("new-a", "1"), sample_event("new-a", "2")]),
+                ("new-b", [sample_event("new-b", "1")]),
+                ("new-empty", []),
+            ],
+        )
+        assert not conn.is_in_transaction()
+        for _ in range(50):  # the notification arrives asynchronously
+            if notified:
+                break
+            await asyncio.sleep(0.02)
+        await listener.remove_listener(NOTIFY_CHANNEL, on_notify)
+    assert versions == {"new-a": 2, "new-b": 1}
+    assert notified == ["batch"]
+    assert (await store.stream_version("new-a"), await store.stream_version("new-b")) == (2, 1)
+    assert await store.stream_version("new-empty") == 0
+    read = await store.read_all(Checkpoint())
+    assert [(e.stream_id, e.version, e.envelope.data.note) for e in read] == [  # type: ignore[attr-defined]
+        ("new-a", 1, "1"),
+        ("new-a", 2, "2"),
+        ("new-b", 1, "1"),
+    ]
+    assert len({e.checkpoint.commit_group for e in read}) == 1  # one transaction
+
+
+async def test_create_streams_refuses_an_existing_stream_and_stores_nothing(pg_pool: asyncpg.Pool) -> None:
+    store = PostgresEventStore(pg_pool, sample_registry())
+    async with pg_pool.acquire() as conn:
+        await store.create_streams(conn, [("old", [sample_event("old", "1")])])
+        with pytest.raises(ConcurrencyError):
+            await store.create_streams(conn, [("fresh", [sample_event("fresh", "1")]), ("old", [sample_event("old")])])
+        assert await store.stream_version("fresh") == 0
+        # in the caller's transaction: refused in a savepoint, the transaction goes on
+        async with conn.transaction():
+            with pytest.raises(ConcurrencyError):
+                await store.create_streams(conn, [("fresh", [sample_event("fresh")]), ("old", [sample_event("old")])])
+            await store.create_streams(conn, [("fresh", [sample_event("fresh", "kept")])])
+    assert [e.envelope.data.note for e in await store.read_stream("fresh")] == ["kept"]  # type: ignore[attr-defined]
+    assert await store.stream_version("old") == 1
+
+
+async def test_create_streams_names_an_event_id_stored_before(pg_pool: asyncpg.Pool) -> None:
+    store = PostgresEventStore(pg_pool, sample_registry())
+    first = sample_event("dup-a")
+    async with pg_pool.acquire() as conn:
+        await store.create_streams(conn, [("dup-a", [first])])
+        again = sample_event("dup-b", event_id=first.id)
+        with pytest.raises(DuplicateEventError) as refused:
+            await store.create_streams(conn, [("dup-c", [sample_event("dup-c")]), ("dup-b", [again])])
+    assert refused.value.event_ids == (str(first.id),)
+    assert (await store.stream_version("dup-b"), await store.stream_version("dup-c")) == (0, 0)
+
+
+async def test_create_streams_racing_on_one_stream_one_wins(pg_pool: asyncpg.Pool) -> None:
+    """Two transactions create the same stream: the second waits for the first and is refused."""
+    store = PostgresEventStore(pg_pool, sample_registry())
+    async with pg_pool.acquire() as conn_a, pg_pool.acquire() as conn_b:
+        tx_a = conn_a.transaction()
+        await tx_a.start()
+        await store.create_streams(conn_a, [("race", [sample_event("race", "A")])])
+        second = asyncio.ensure_future(store.create_streams(conn_b, [("race", [sample_event("race", "B")])]))
+        await asyncio.sleep(0.2)
+        assert not second.done()  # waits on A's uncommitted stream row
+        await tx_a.commit()
+        with pytest.raises(ConcurrencyError):
+            await second
+    assert [e.envelope.data.note for e in await store.read_stream("race")] == ["A"]  # type: ignore[attr-defined]
+
+
+async def test_large_payloads_are_compressed_with_lz4(pg_pool: asyncpg.Pool) -> None:
+    """The store's payload column compresses with lz4 (cheaper than pglz for the relay's reads and the appends)."""
+    store = PostgresEventStore(pg_pool, sample_registry())
+    async with pg_pool.acquire() as conn:
+        await store.create_streams(conn, [("big", [sample_event("big", "x" * 5000)])])
+        method = await conn.fetchval("SELECT pg_column_compression(data) FROM es_events WHERE stream_id = 'big'")
+    assert method == "lz4"
+    [event] = await store.read_stream("big")
+    assert event.envelope.data.note == "x" * 5000  # type: ignore[attr-defined]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,8 +24,10 @@ from services.surveys.domain import (
     decide,
     evolve,
     response_id_for_dossier,
+    response_id_for_submission,
     validate_answers,
 )
+from services.surveys.domain.response import RESPONSE_NAMESPACE
 from services.surveys.form import render_form
 from services.surveys.ratelimit import DeviceRateLimiter
 from services.surveys.tokens import LinkClaims, LinkSigner
@@ -238,3 +241,12 @@ def test_null_answers_count_as_unanswered(nulls) -> None:
     result = validate_answers(CITIZEN, {**CITIZEN_ANSWERS, **nulls}, PROFILE)
     required_nulled = [k for k in nulls if next(i for i in CITIZEN.items() if i.id == k).required]
     assert isinstance(result, Valid) is (not required_nulled)
+
+
+@given(st.text(max_size=60), st.text(max_size=60))
+def test_response_ids_are_uuid5_of_the_dossier_or_the_submission(dossier: str, source: str) -> None:
+    # computed without the UUID object on the hot path: must stay exactly the uuid5 ids stored so far
+    assert response_id_for_dossier(dossier) == str(uuid.uuid5(RESPONSE_NAMESPACE, f"dossier|{dossier}"))
+    assert response_id_for_submission(source, dossier) == str(
+        uuid.uuid5(RESPONSE_NAMESPACE, f"submission|{source}|{dossier}")
+    )

@@ -20,10 +20,12 @@ from contracts.surveys import Answer, SurveyResponseSubmitted
 from services.surveys.api import api_router
 from services.surveys.catalog import load_catalog
 from services.surveys.committer import Unavailable
-from services.surveys.domain import ResponseState, Valid, decide, validate_answers
+from services.surveys.domain import ResponseState, Valid, Violation, decide, validate_answers
+from services.surveys.domain.instrument import ItemKind
+from services.surveys.domain.validation import _multi_value
 from services.surveys.intake import Outcome, Submission
 from services.surveys.ratelimit import DeviceRateLimiter
-from services.surveys.submissions import SubmissionEndpoint, SubmissionLane
+from services.surveys.submissions import LaneApp, SubmissionEndpoint, SubmissionLane
 from services.surveys.tokens import LinkClaims, LinkSigner
 from tests.unit.test_surveys_domain import command
 from tests.unit.test_surveys_instruments import PROFILE, SIPAS_2023, SIPAS_2023_ANSWERS
@@ -49,7 +51,9 @@ class _Committer:
         return Outcome("accepted", "response-1")
 
 
-def _apps() -> tuple[Any, FastAPI]:
+def _apps(*, front: bool = False) -> tuple[Any, FastAPI]:
+    """(the lane, the documented FastAPI operation alone); ``front``: the lane as the service serves it
+    (:class:`LaneApp`, ahead of FastAPI's request cycle), else as an ASGI middleware."""
     endpoint = SubmissionEndpoint(
         committer=_Committer(),  # type: ignore[arg-type]  # the committer's one method
         signer=SIGNER,
@@ -57,18 +61,19 @@ def _apps() -> tuple[Any, FastAPI]:
         clock=lambda: NOW,
         link_instrument="sipas-service",
     )
-    plain = FastAPI()
-    plain.include_router(
-        api_router(
-            pool=None,  # type: ignore[arg-type]  # only the form page reads the database
-            endpoint=endpoint,
-            catalog=load_catalog(),
-            signer=SIGNER,
-            clock=lambda: NOW,
-            link_instrument="sipas-service",
+    plain, served = FastAPI(), LaneApp(endpoint=lambda: endpoint)
+    for app in (plain, served):
+        app.include_router(
+            api_router(
+                pool=None,  # type: ignore[arg-type]  # only the form page reads the database
+                endpoint=endpoint,
+                catalog=load_catalog(),
+                signer=SIGNER,
+                clock=lambda: NOW,
+                link_instrument="sipas-service",
+            )
         )
-    )
-    return SubmissionLane(plain, lambda: endpoint), plain
+    return (served if front else SubmissionLane(plain, lambda: endpoint)), plain
 
 
 def _token(dossier: str, *, expires: datetime = NOW + timedelta(days=1)) -> str:
@@ -114,9 +119,12 @@ def _comparable(answer: Any) -> Any:
     return answer
 
 
+@pytest.mark.parametrize("front", [False, True], ids=["middleware", "service app"])
 @pytest.mark.parametrize(("name", "body", "headers"), CASES, ids=[c[0] for c in CASES])
-def test_the_lane_answers_as_the_documented_operation(name: str, body: Any, headers: dict[str, str]) -> None:
-    lane, plain = _apps()
+def test_the_lane_answers_as_the_documented_operation(
+    name: str, body: Any, headers: dict[str, str], *, front: bool
+) -> None:
+    lane, plain = _apps(front=front)
     content = body if isinstance(body, bytes) else json.dumps(body).encode()
 
     async def call(app: Any) -> httpx.Response:
@@ -147,8 +155,9 @@ def test_a_body_not_declared_json_is_refused_as_fastapi_refuses_it(content_type:
     assert [e["loc"] for e in fast.json()["detail"]] == [e["loc"] for e in documented.json()["detail"]] == [["body"]]
 
 
-def test_the_lane_leaves_every_other_request_to_the_app() -> None:
-    lane, _ = _apps()
+@pytest.mark.parametrize("front", [False, True], ids=["middleware", "service app"])
+def test_the_lane_leaves_every_other_request_to_the_app(*, front: bool) -> None:
+    lane, _ = _apps(front=front)
 
     async def call() -> tuple[httpx.Response, httpx.Response]:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=lane), base_url="http://test") as client:
@@ -202,3 +211,35 @@ def test_a_scale_answer_is_accepted_exactly_when_it_is_a_point(item: Any, value:
         [answer] = [a for a in result.answers if a.item_id == item.id]
         assert type(answer.value) is int
         assert answer.value == value
+
+
+def test_the_service_app_leaves_the_route_to_fastapi_until_the_endpoint_exists() -> None:
+    """Before the lifespan opened the database (and after), FastAPI answers the route (here: no routes yet)."""
+    app = LaneApp(endpoint=lambda: None)
+
+    async def call() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            return await client.post("/v1/responses", json=_full())
+
+    assert asyncio.run(call()).status_code == 404
+
+
+MULTI = [i for i in SIPAS_2023.items() if i.kind is ItemKind.MULTI_CHOICE]
+
+
+@given(
+    item=st.sampled_from(MULTI),
+    value=st.lists(st.one_of(st.sampled_from(["staff_attitude", "shorter_processing_time", "x"]), st.integers(0, 2))),
+)
+@settings(max_examples=300, deadline=None)
+def test_a_selection_remembered_valid_judges_as_the_full_check(item: Any, value: list[Any]) -> None:
+    # valid selections are remembered per item as sent: a second submission must be judged exactly as the first,
+    # and as the full check of the selection alone judges it
+    options = sorted(item.options or {})
+    judged = [validate_answers(SIPAS_2023, {**SIPAS_2023_ANSWERS, item.id: list(value)}, PROFILE) for _ in range(2)]
+    assert judged[0] == judged[1]
+    full = _multi_value(item, list(value))
+    assert isinstance(judged[0], Valid) == (not isinstance(full, Violation)), (value, options, judged[0])
+    if isinstance(judged[0], Valid):
+        [answer] = [a for a in judged[0].answers if a.item_id == item.id]
+        assert answer.value == full

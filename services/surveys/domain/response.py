@@ -8,6 +8,7 @@ overwritten, whichever way (HTTP, Kafka, file) each came in.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
@@ -46,12 +47,25 @@ def local_day(at: datetime) -> date:
 
 def response_id_for_dossier(dossier_id: str) -> str:
     """The one response id a dossier can have (opaque: the dossier code is not readable from it)."""
-    return str(uuid.uuid5(RESPONSE_NAMESPACE, f"dossier|{dossier_id}"))
+    return _uuid5_text(f"dossier|{dossier_id}")
 
 
 def response_id_for_submission(source: str, submission_id: str) -> str:
     """The response id of an unlinked submission, stable for the sender's id of it."""
-    return str(uuid.uuid5(RESPONSE_NAMESPACE, f"submission|{source}|{submission_id}"))
+    return _uuid5_text(f"submission|{source}|{submission_id}")
+
+
+_NAMESPACE_BYTES = RESPONSE_NAMESPACE.bytes
+
+
+def _uuid5_text(name: str) -> str:
+    """``str(uuid.uuid5(RESPONSE_NAMESPACE, name))`` without building the UUID object (a third of the time,
+    once per submission; tests compare the two)."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + name.encode(), usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    text = digest.hex()
+    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 @dataclass(frozen=True)

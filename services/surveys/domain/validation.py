@@ -83,8 +83,14 @@ def validate_answers(  # noqa: PLR0917 - each argument is one field of the submi
     return Valid(tuple(normalised), profile, group, ma_tthc, checked_weight)
 
 
-def _answers_by_item(answers: Any, problems: list[Violation]) -> dict[str, Any]:
+def _answers_by_item(answers: Any, problems: list[Violation]) -> Mapping[str, Any]:
     """Answers as item -> value, from a mapping or from the contract's list of {item_id, value}."""
+    if type(answers) is dict and 0 < len(answers) <= MAX_ANSWERS and all(type(k) is str for k in answers):
+        return answers  # a JSON object, the usual case: already item -> value (read, never changed)
+    return _pairs_by_item(answers, problems)
+
+
+def _pairs_by_item(answers: Any, problems: list[Violation]) -> dict[str, Any]:
     if isinstance(answers, Mapping):
         pairs = list(answers.items())
     elif isinstance(answers, list | tuple):
@@ -131,25 +137,80 @@ def _answer(item_id: str, value: int | str | tuple[str, ...]) -> Answer:
     return found
 
 
-def _check_items(instrument: Instrument, by_item: dict[str, Any], problems: list[Violation]) -> tuple[Answer, ...]:
-    for item_id, value in by_item.items():
-        if instrument.item(item_id) is None:
-            problems.append(Violation(f"answers.{item_id}", value, f"no such item in {instrument.key}"))
+@dataclass(frozen=True)
+class _Checks:
+    """What checking answers needs of one instrument, computed once: its item ids, and per item in order the
+    answers valid exactly as sent (see :meth:`Instrument.accepted_as_is`) with, once seen, their shared
+    :class:`Answer` by value, and for a multi-choice item its valid selections as sent -> shared answer."""
+
+    instrument: Instrument  # held, so that the id() it is cached by stays this instrument's
+    item_ids: frozenset[str]
+    items: tuple[tuple[Item, frozenset[int | str], dict[object, Answer]], ...]
+
+
+_CHECKS: dict[int, _Checks] = {}
+#: selections remembered per multi-choice item (their combinations grow fast with the options)
+_SELECTIONS_LIMIT = 4096
+
+
+def _checks(instrument: Instrument) -> _Checks:
+    found = _CHECKS.get(id(instrument))
+    if found is None or found.instrument is not instrument:
+        if len(_CHECKS) >= 256:  # instruments are a handful per catalog; tests build many
+            _CHECKS.clear()
+        found = _CHECKS[id(instrument)] = _Checks(
+            instrument,
+            frozenset(item.id for item in instrument.items()),
+            tuple((item, as_is, {}) for item, as_is in instrument.accepted_as_is()),
+        )
+    return found
+
+
+def _check_items(instrument: Instrument, by_item: Mapping[str, Any], problems: list[Violation]) -> tuple[Answer, ...]:
+    checks = _checks(instrument)
+    if not checks.item_ids.issuperset(by_item):
+        for item_id, value in by_item.items():
+            if item_id not in checks.item_ids:
+                problems.append(Violation(f"answers.{item_id}", value, f"no such item in {instrument.key}"))
     normalised: list[Answer] = []
-    for item, as_is in instrument.accepted_as_is():
+    for item, as_is, seen in checks.items:
         value = by_item.get(item.id)
         if value is None:
             if item.required:
                 problems.append(Violation(f"answers.{item.id}", None, f"required by {instrument.key}"))
             continue
-        # exact types: true is not the scale point 1, and an int subclass takes the full check
-        if (type(value) is int or type(value) is str) and value in as_is:
-            normalised.append(_answer(item.id, value))
-            continue
-        value = _check_value(instrument, item, value, problems)
-        if value is not None:
-            normalised.append(_answer(item.id, value))
+        answer = _as_sent(item, as_is, seen, value)
+        if answer is None:
+            checked = _check_value(instrument, item, value, problems)
+            if checked is None:
+                continue
+            answer = _answer(item.id, checked)
+            selection = _selection(item, value)
+            if selection is not None and len(seen) < _SELECTIONS_LIMIT:
+                seen[selection] = answer
+        normalised.append(answer)
     return tuple(normalised) if not problems else ()
+
+
+def _as_sent(item: Item, as_is: frozenset[int | str], seen: dict[object, Answer], value: Any) -> Answer | None:
+    """The shared answer of a value valid exactly as sent (a scale point, an option, a selection seen valid
+    before: the check depends on the item and the value only), else ``None`` (the full check decides)."""
+    kind = type(value)
+    # exact types: true is not the scale point 1, and an int subclass takes the full check
+    if kind is int or kind is str:
+        answer = seen.get(value)
+        if answer is None and value in as_is:
+            answer = seen[value] = _answer(item.id, value)
+        return answer
+    selection = _selection(item, value)
+    return None if selection is None else seen.get(selection)
+
+
+def _selection(item: Item, value: Any) -> tuple[str, ...] | None:
+    """A multi-choice answer as sent (a JSON list of texts), as a key; ``None`` for anything else."""
+    if type(value) is list and item.kind is ItemKind.MULTI_CHOICE and all(type(v) is str for v in value):
+        return tuple(value)
+    return None
 
 
 def _check_value(
