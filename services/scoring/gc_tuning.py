@@ -16,7 +16,7 @@ makes; a larger threshold lets at most that many cycle-bound objects wait a litt
 
 from __future__ import annotations
 
-import gc
+from eventkit.heap import settle_heap
 
 __all__ = ["YOUNG_THRESHOLD", "tune_gc"]
 
@@ -32,6 +32,4 @@ def tune_gc() -> None:
     Call it once the long-lived state is loaded (modules, configurations, the unit registry); calling it
     again freezes what has been added since, which is harmless.
     """
-    gc.collect()  # what is garbage now is not frozen with the rest
-    gc.freeze()
-    gc.set_threshold(YOUNG_THRESHOLD, *_OLDER)
+    settle_heap(YOUNG_THRESHOLD, _OLDER)

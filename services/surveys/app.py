@@ -8,7 +8,6 @@ go through one intake; the relay publishes the response events to ``vn.cchc.surv
 from __future__ import annotations
 
 import functools
-import gc
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from fastapi import APIRouter, FastAPI
 
 from contracts.registry import default_registry
 from eventkit.deadletter import DeadLetterPublisher
+from eventkit.heap import settle_heap
 from eventkit.logging import get_logger
 from eventkit.projection import ProjectionRunner
 from eventkit.service import Component, Runtime, ServiceSettings, service_app, store_and_relay
@@ -49,10 +49,7 @@ def _settle_heap(young_threshold: int) -> None:
     CPU. Frozen objects are never collected (they are not garbage); garbage cycles made later are still
     collected, only in larger, rarer rounds.
     """
-    gc.collect()
-    gc.freeze()
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(young_threshold, older, oldest)
+    settle_heap(young_threshold)
 
 
 def build_app(
