@@ -110,7 +110,8 @@ async def _publish(bootstrap: str, rate: int, facts: list[tuple[str, str, Any]],
     """``facts`` at ``rate``/s in ticks of 10 ms; the send instant of every ``received`` fact in ``sent``."""
     producer = build_producer(KafkaSettings(bootstrap_servers=bootstrap), "bench-one-stop-shop")
     await producer.start()
-    tick, per_tick = 0.01, max(1, rate // 100)
+    per_tick = max(1, rate // 100)
+    tick = per_tick / rate  # 10 ms ticks, longer below 100/s
     started = time.perf_counter()
     try:
         for i in range(0, len(facts), per_tick):

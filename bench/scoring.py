@@ -322,7 +322,8 @@ async def bench_freshness(url: str, bootstrap: str, rate: int, seconds: int) -> 
     producer = build_producer(KafkaSettings(bootstrap_servers=bootstrap), "bench-steady")
     await producer.start()
     sent: dict[bytes, float] = {}
-    tick, per_tick = 0.01, max(1, rate // 100)
+    per_tick = max(1, rate // 100)
+    tick = per_tick / rate  # 10 ms ticks, longer below 100/s
     started = time.perf_counter()
     futures = []
     for i in range(0, len(records), per_tick):
@@ -472,7 +473,8 @@ async def _steady_writes(url: str, schema: str, bootstrap: str, rate: int, stop:
     task = asyncio.create_task(runner.run(runner_stop))
     producer = build_producer(KafkaSettings(bootstrap_servers=bootstrap), "bench-steady")
     await producer.start()
-    tick, per_tick, sent = 0.01, max(1, rate // 100), 0
+    per_tick, sent = max(1, rate // 100), 0
+    tick = per_tick / rate  # 10 ms ticks, longer below 100/s
     started = time.perf_counter()
     while not stop.is_set() and sent < len(records):
         due = started + (sent // per_tick) * tick

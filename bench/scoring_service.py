@@ -112,7 +112,8 @@ async def _steady(bootstrap: str, rate: int, seconds: int, stop: asyncio.Event) 
     records = dossier_records(rate * seconds // 2, seed=7, prefix="L")
     producer = build_producer(KafkaSettings(bootstrap_servers=bootstrap), "bench-steady")
     await producer.start()
-    tick, per_tick, sent = 0.01, max(1, rate // 100), 0
+    per_tick, sent = max(1, rate // 100), 0
+    tick = per_tick / rate  # 10 ms ticks, longer below 100/s
     started = time.perf_counter()
     try:
         while not stop.is_set() and sent < len(records):

@@ -326,7 +326,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def run_one(kind: str, n: int, connections: int, database_url: str, workers: int = 1) -> dict[str, Any]:
+async def run_one(
+    kind: str, n: int, connections: int, database_url: str, workers: int = 1, warmup_requests: int = WARMUP
+) -> dict[str, Any]:
     schema = f"bench_surveys_{uuid.uuid4().hex[:6]}"
     port = _free_port()
     server = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is timed
@@ -347,7 +349,7 @@ async def run_one(kind: str, n: int, connections: int, database_url: str, worker
     )
     try:
         await _wait_ready(port)
-        warmup = _requests(WARMUP)
+        warmup = _requests(warmup_requests)
         await _client(port, warmup, connections)
         if kind == "service":
             # a running service's tables have statistics (autovacuum analyzes them after the first few dozen
@@ -409,18 +411,19 @@ async def run_one(kind: str, n: int, connections: int, database_url: str, worker
         result["batches"] = {k: int(v) for k, v in batches.items() if v}
         # whole-table scans would make the database's cost grow with the table (see the ANALYZE above)
         result["table_scans"] = {r["relname"]: {"seq": r["seq_scan"], "index": r["idx_scan"]} for r in scans}
-        assert stored == n + WARMUP, f"stored {stored}, expected {n + WARMUP}"
+        assert stored == n + warmup_requests, f"stored {stored}, expected {n + warmup_requests}"
     return result
 
 
-async def main_async(n: int, connections: int, workers: int) -> dict[str, Any]:
+async def main_async(n: int, connections: int, workers: int, warmup: int = WARMUP) -> dict[str, Any]:
     database_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/chiso")
-    service = await run_one("service", n, connections, database_url, workers)
-    baseline = await run_one("baseline", n, connections, database_url)
+    service = await run_one("service", n, connections, database_url, workers, warmup)
+    baseline = await run_one("baseline", n, connections, database_url, warmup_requests=warmup)
     return {
         "benchmark": "surveys.http",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "warmup_submissions": warmup,
         "service": service,
         "baseline_same_stack_trivial_endpoint": baseline,
         "ratio_service_to_baseline": round(service["requests_per_s"] / baseline["requests_per_s"], 3),
@@ -431,6 +434,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=WARMUP,
+        help="submissions before the timed run (a freshly started broker's JVM compiles its hot paths meanwhile)",
+    )
     parser.add_argument("--serve", choices=["service", "baseline"])
     parser.add_argument("--port", type=int)
     parser.add_argument("--schema", default="bench_surveys")
@@ -440,7 +449,7 @@ def main() -> None:
         serve(args.serve, args.port, args.schema, args.workers)
         return
     # the services run under uvicorn with uvloop (a dependency); the client too: it is cheaper than asyncio's loop
-    result = uvloop.run(main_async(args.requests, args.connections, args.workers))
+    result = uvloop.run(main_async(args.requests, args.connections, args.workers, args.warmup))
     print(json.dumps(result, indent=2))
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
