@@ -64,6 +64,7 @@ from contracts.topics import DOSSIERS_EVENTS, TOPICS
 from contracts.wire import encode
 from eventkit import projection
 from eventkit.deadletter import DeadLetterPublisher
+from eventkit.http_server import CoalescingHttpToolsProtocol
 from eventkit.kafka import build_producer
 from eventkit.pg import apply_migrations, create_pool
 from eventkit.projection import Batch, Projection, ProjectionRunner
@@ -392,7 +393,13 @@ def serve(url: str, schema: str, port: int) -> None:
         return {"ok": True}
 
     uvicorn.run(
-        app, host="127.0.0.1", port=port, log_level="warning", loop="uvloop", http="httptools", access_log=False
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        loop="uvloop",
+        http=CoalescingHttpToolsProtocol,
+        access_log=False,
     )
 
 

@@ -97,9 +97,18 @@ def serve(kind: str, port: int, schema: str, workers: int) -> None:
     """The server process: the surveys service (``workers`` processes), or the baseline app."""
     import uvicorn  # noqa: PLC0415
 
+    from eventkit.http_server import CoalescingHttpToolsProtocol  # noqa: PLC0415
+
     os.environ["BENCH_SURVEYS_SCHEMA"] = schema
     if kind == "baseline":
-        uvicorn.run(_baseline_app(), host="127.0.0.1", port=port, log_level="warning", access_log=False)
+        uvicorn.run(
+            _baseline_app(),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            http=CoalescingHttpToolsProtocol,
+        )
         return
     uvicorn.run(
         "bench.surveys:service_app",
@@ -109,6 +118,7 @@ def serve(kind: str, port: int, schema: str, workers: int) -> None:
         port=port,
         log_level="warning",
         access_log=False,
+        http=CoalescingHttpToolsProtocol,
     )
 
 

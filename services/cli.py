@@ -81,6 +81,8 @@ def run(service: Annotated[Service, typer.Argument(help="Which service, or all o
     """Run a service (HTTP API, /health, /ready, /metrics, and its Kafka consumers and relay); Ctrl-C stops it."""
     import uvicorn  # noqa: PLC0415
 
+    from eventkit.http_server import CoalescingHttpToolsProtocol  # noqa: PLC0415
+
     class _Server(uvicorn.Server):
         # several servers share one process: the command owns SIGINT/SIGTERM and stops them all together
         @contextlib.contextmanager
@@ -91,7 +93,9 @@ def run(service: Annotated[Service, typer.Argument(help="Which service, or all o
     servers: list[uvicorn.Server] = []
     for name in names:
         asgi, host, port = _build(name)
-        config = uvicorn.Config(asgi, host=host, port=port, log_config=None, lifespan="on")
+        config = uvicorn.Config(
+            asgi, host=host, port=port, log_config=None, lifespan="on", http=CoalescingHttpToolsProtocol
+        )
         servers.append(_Server(config))
         _console.print(f"[bold]{name}[/bold] on http://{host}:{port}  (/health /ready /metrics /docs)")
 

@@ -14,6 +14,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
+from eventkit.http_server import CoalescingHttpToolsProtocol
 from eventkit.service import ServiceSettings
 from eventkit.settings import DatabaseSettings, KafkaSettings, LogSettings
 from services.dossiers.app import build_app as dossiers_app
@@ -33,7 +34,11 @@ def free_port() -> int:
 async def serve(app: FastAPI, *, ready_path: str = "/ready", wait_s: float = 30.0) -> AsyncIterator[str]:
     """Serve ``app`` until the block ends; yields its base URL once ``ready_path`` answers 200."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, lifespan="on", http=CoalescingHttpToolsProtocol
+        )
+    )
     task = asyncio.create_task(server.serve())
     url = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient() as client:
@@ -55,7 +60,9 @@ async def serve(app: FastAPI, *, ready_path: str = "/ready", wait_s: float = 30.
 def serve_in_thread(app: FastAPI, *, name: str, ready_path: str = "/ready", wait_s: float = 60.0) -> Iterator[str]:
     """Serve ``app`` from a thread with its own event loop (for synchronous callers such as schemathesis)."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, http=CoalescingHttpToolsProtocol)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"

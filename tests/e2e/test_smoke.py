@@ -22,6 +22,7 @@ from confluent_kafka import Producer
 
 from contracts.topics import DOSSIERS_INBOUND
 from eventkit.deadletter import read_dead_letters
+from eventkit.http_server import CoalescingHttpToolsProtocol
 from eventkit.service import ServiceSettings
 from eventkit.settings import DatabaseSettings, KafkaSettings, LogSettings
 from services.dossiers.app import INBOX
@@ -52,7 +53,11 @@ async def system(fresh_database: str, kafka_bootstrap: str) -> AsyncIterator[dic
     servers, urls = [], {}
     for name, asgi in apps.items():
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(asgi, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+        server = uvicorn.Server(
+            uvicorn.Config(
+                asgi, host="127.0.0.1", port=port, log_config=None, lifespan="on", http=CoalescingHttpToolsProtocol
+            )
+        )
         servers.append((server, asyncio.create_task(server.serve())))
         urls[name] = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient() as client:
