@@ -90,16 +90,18 @@ def service_app() -> Any:
         DatabaseSettings(url=os.environ["DATABASE_URL"]),
         LogSettings(level="WARNING"),
     )
-    return build_app(SurveysSettings(token_secret=KEY, db_schema=schema), shell)
+    roles = os.environ.get("BENCH_SURVEYS_ROLES", "api,inbox,relay")
+    return build_app(SurveysSettings(token_secret=KEY, db_schema=schema, roles=roles), shell)
 
 
-def serve(kind: str, port: int, schema: str, workers: int) -> None:
-    """The server process: the surveys service (``workers`` processes), or the baseline app."""
+def serve(kind: str, port: int, schema: str, workers: int, roles: str = "api,inbox,relay") -> None:
+    """The server process: the surveys service (``workers`` processes, with ``roles``), or the baseline app."""
     import uvicorn  # noqa: PLC0415
 
     from eventkit.http_server import CoalescingHttpToolsProtocol  # noqa: PLC0415
 
     os.environ["BENCH_SURVEYS_SCHEMA"] = schema
+    os.environ["BENCH_SURVEYS_ROLES"] = roles
     if kind == "baseline":
         uvicorn.run(
             _baseline_app(),
@@ -274,6 +276,14 @@ async def _batches(port: int) -> dict[str, float]:
     return {component: float(count) for component, count in found}
 
 
+async def _all_batches(ports: list[int]) -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for port in ports:
+        for component, count in (await _batches(port)).items():
+            totals[component] = totals.get(component, 0) + count
+    return totals
+
+
 def _cpu_seconds(pid: int, *, reaped_children: bool = False) -> float:
     """User + system CPU seconds of a process (Linux /proc); with its reaped children's when asked."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -336,12 +346,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def run_one(
-    kind: str, n: int, connections: int, database_url: str, workers: int = 1, warmup_requests: int = WARMUP
-) -> dict[str, Any]:
-    schema = f"bench_surveys_{uuid.uuid4().hex[:6]}"
-    port = _free_port()
-    server = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is timed
+def _start_server(kind: str, port: int, schema: str, workers: int, roles: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
         [
             sys.executable,
             "-m",
@@ -354,11 +360,34 @@ async def run_one(
             schema,
             "--workers",
             str(workers),
+            "--roles",
+            roles,
         ],
         env=os.environ.copy(),
     )
+
+
+async def run_one(
+    kind: str,
+    n: int,
+    connections: int,
+    database_url: str,
+    workers: int = 1,
+    warmup_requests: int = WARMUP,
+    *,
+    split: bool = False,
+) -> dict[str, Any]:
+    schema = f"bench_surveys_{uuid.uuid4().hex[:6]}"
+    port = _free_port()
+    # --split: the API in one process (SURVEYS_ROLES=api), the inbox and the relay in another
+    split = split and kind == "service"
+    server = _start_server(kind, port, schema, workers, "api" if split else "api,inbox,relay")
+    others_port = _free_port() if split else None
+    others = _start_server(kind, others_port, schema, 1, "inbox,relay") if others_port else None
     try:
         await _wait_ready(port)
+        if others_port:
+            await _wait_ready(others_port)
         warmup = _requests(warmup_requests)
         await _client(port, warmup, connections)
         if kind == "service":
@@ -373,20 +402,28 @@ async def run_one(
                 await conn.close()
         requests = _requests(n)
         infra = _infra_pids()
-        batches_before = await _batches(port) if kind == "service" else {}
-        before = (_tree_cpu_seconds(server.pid), _cpu_seconds(os.getpid()), _infra_cpu(infra))
+        ports = [port] if others_port is None else [port, others_port]
+        batches_before = await _all_batches(ports) if kind == "service" else {}
+
+        def others_cpu() -> float:
+            return _tree_cpu_seconds(others.pid) if others else 0.0
+
+        before = (_tree_cpu_seconds(server.pid), _cpu_seconds(os.getpid()), _infra_cpu(infra), others_cpu())
         seconds, statuses, latencies = await _client(port, requests, connections)
-        after = (_tree_cpu_seconds(server.pid), _cpu_seconds(os.getpid()), _infra_cpu(infra))
+        after = (_tree_cpu_seconds(server.pid), _cpu_seconds(os.getpid()), _infra_cpu(infra), others_cpu())
         if kind == "service":
             await asyncio.sleep(1)  # the relay's last batch
-            batches = {k: v - batches_before.get(k, 0) for k, v in (await _batches(port)).items()}
+            batches = {k: v - batches_before.get(k, 0) for k, v in (await _all_batches(ports)).items()}
     finally:
-        server.terminate()
-        server.wait(30)
+        for process in (server, others):
+            if process is not None:
+                process.terminate()
+                process.wait(30)
     latencies.sort()
     result: dict[str, Any] = {
         "kind": kind,
-        "server_processes": workers,
+        "server_processes": workers + (1 if others else 0),
+        "roles": "api | inbox,relay" if others else "api,inbox,relay",
         "requests": n,
         "connections": connections,
         "seconds": round(seconds, 3),
@@ -397,6 +434,7 @@ async def run_one(
         # where the machine's cores went during the timed run (CPU seconds; wall seconds x cores is the budget)
         "cpu_s": {
             "server": round(after[0] - before[0], 2),
+            **({"inbox_and_relay_process": round(after[3] - before[3], 2)} if others else {}),
             "client": round(after[1] - before[1], 2),
             **{name: round(after[2][name] - before[2][name], 2) for name in infra},
         },
@@ -425,9 +463,11 @@ async def run_one(
     return result
 
 
-async def main_async(n: int, connections: int, workers: int, warmup: int = WARMUP) -> dict[str, Any]:
+async def main_async(
+    n: int, connections: int, workers: int, warmup: int = WARMUP, *, split: bool = False
+) -> dict[str, Any]:
     database_url = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/chiso")
-    service = await run_one("service", n, connections, database_url, workers, warmup)
+    service = await run_one("service", n, connections, database_url, workers, warmup, split=split)
     baseline = await run_one("baseline", n, connections, database_url, warmup_requests=warmup)
     return {
         "benchmark": "surveys.http",
@@ -454,12 +494,18 @@ def main() -> None:
     parser.add_argument("--port", type=int)
     parser.add_argument("--schema", default="bench_surveys")
     parser.add_argument("--workers", type=int, default=1, help="service processes (uvicorn workers)")
+    parser.add_argument("--roles", default="api,inbox,relay", help=argparse.SUPPRESS)  # of a --serve process
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="the API in one process (SURVEYS_ROLES=api), the Kafka inbox and the relay in another",
+    )
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.port, args.schema, args.workers)
+        serve(args.serve, args.port, args.schema, args.workers, args.roles)
         return
     # the services run under uvicorn with uvloop (a dependency); the client too: it is cheaper than asyncio's loop
-    result = uvloop.run(main_async(args.requests, args.connections, args.workers, args.warmup))
+    result = uvloop.run(main_async(args.requests, args.connections, args.workers, args.warmup, split=args.split))
     print(json.dumps(result, indent=2))
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)

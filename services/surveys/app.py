@@ -96,9 +96,13 @@ def build_app(
             clock=clock,
             link_instrument=own.link_instrument,
         )
-        opened[:] = [endpoint]
+        roles = own.role_set
         if own.gc_young_threshold:
             _settle_heap(own.gc_young_threshold)
+        components = [c for c, role in ((committer, "api"), (inbox, "inbox"), (relay, "relay")) if role in roles]
+        if "api" not in roles:
+            return components, []  # /health, /ready and /metrics only
+        opened[:] = [endpoint]
         router = api.api_router(
             pool=runtime.pool,
             endpoint=endpoint,
@@ -107,7 +111,7 @@ def build_app(
             clock=clock,
             link_instrument=own.link_instrument,
         )
-        return [committer, inbox, relay], [router]
+        return components, [router]
 
     return service_app(
         shell,

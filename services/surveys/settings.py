@@ -64,6 +64,22 @@ class SurveysSettings(BaseSettings):
         "response itself); the delay of an event to vn.cchc.surveys.events grows by at most as much",
     )
 
+    roles: str = Field(
+        default="api,inbox,relay",
+        pattern=r"^(api|inbox|relay)(,(api|inbox|relay))*$",
+        description=(
+            "What this process runs (comma list): api (HTTP submissions, the form page, link issuing; their group"
+            " commit), inbox (the Kafka intake of partner survey systems), relay (response events to Kafka). All"
+            " three by default; on few cores run the API in one process and inbox,relay in another, so the"
+            " process that answers kiosks and citizens spends its core on them alone"
+        ),
+    )
+
+    @property
+    def role_set(self) -> frozenset[str]:
+        """:attr:`roles` as a set."""
+        return frozenset(self.roles.split(","))
+
     def secret_bytes(self) -> bytes:
         """The link key: the configured one, else a random one for this process."""
         if self.token_secret is None:

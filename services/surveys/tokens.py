@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import json
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -125,7 +125,7 @@ class LinkSigner:
         return claims
 
 
-def _read_claims(raw: bytes) -> object:
+def _read_claims(raw: bytes) -> Any:
     """``json.loads(raw)``, by orjson where it can (7.5 -> 1 µs per token).
 
     orjson refuses some texts json reads (NaN, integers beyond 64 bits, lone surrogates): those go to json,
