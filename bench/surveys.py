@@ -88,7 +88,7 @@ def service_app() -> Any:
         schema,
         KafkaSettings(),
         DatabaseSettings(url=os.environ["DATABASE_URL"]),
-        LogSettings(level="WARNING"),
+        LogSettings(level="WARNING", access=False),  # as a busy deployment runs (README: LOG_ACCESS)
     )
     roles = os.environ.get("BENCH_SURVEYS_ROLES", "api,inbox,relay")
     return build_app(SurveysSettings(token_secret=KEY, db_schema=schema, roles=roles), shell)

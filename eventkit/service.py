@@ -135,7 +135,7 @@ def service_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log.level, json_output=settings.log.json_output)
+        configure_logging(settings.log.level, json_output=settings.log.json_output, access=settings.log.access)
         if settings.provision_topics:
             await _provision(settings, dead_letter_consumers)
         pool = await create_pool(

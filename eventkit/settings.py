@@ -42,3 +42,7 @@ class LogSettings(BaseSettings):
 
     level: str = Field(default="INFO", description="Minimum level: DEBUG, INFO, WARNING, ERROR")
     json_output: bool = Field(default=True, description="JSON lines (production) or coloured console (dev)")
+    access: bool = Field(
+        default=True,
+        description="One INFO line per HTTP request (uvicorn's access log); off, uvicorn does not even build it",
+    )

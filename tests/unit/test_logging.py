@@ -24,3 +24,20 @@ def test_log_lines_are_json_with_correlation_and_causation_ids(capsys) -> None:
     assert "correlation_id" not in lines[1]  # the context ends with the block
     assert lines[2]["logger"] == "aiokafka.consumer"
     assert lines[2]["level"] == "warning"
+
+
+def test_the_access_log_can_be_turned_off(capsys) -> None:
+    # uvicorn writes its per-request line only when the access logger has a handler (checked per connection)
+    configure_logging("INFO", json_output=True)
+    assert logging.getLogger("uvicorn.access").hasHandlers()
+    logging.getLogger("uvicorn.access").info("GET /ready 200")
+    configure_logging("INFO", json_output=True, access=False)
+    assert not logging.getLogger("uvicorn.access").hasHandlers()
+    logging.getLogger("uvicorn.access").info("GET /ready 200")
+    logging.getLogger("uvicorn.error").info("still logged")
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert [(line["logger"], line["event"]) for line in lines] == [
+        ("uvicorn.access", "GET /ready 200"),
+        ("uvicorn.error", "still logged"),
+    ]
+    configure_logging("INFO", json_output=True)
