@@ -212,9 +212,12 @@ class DossierIndicatorsProjection(Projection):
             return
         await _stage(conn)
         await _upsert_dossiers(conn, new_rows)
-        await _add_counters(conn, delta.rows())
         if self._on_change is not None:
             await self._on_change(conn, changes)
+        # the counters last: their rows are shared by every transaction (of the other members of the consumer
+        # group too), and each holds their locks until it commits; the hook's Python work and its inserts
+        # (into rows of their own) stay out of that window
+        await _add_counters(conn, delta.rows())
 
 
 class _Deltas:
