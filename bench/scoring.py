@@ -284,6 +284,7 @@ async def bench_throughput(
     if processes > 1:
         names.append(_GROUP.format(processes))
     found: dict[str, tuple[list[float], list[float], list[dict[str, float]]]] = {name: ([], [], []) for name in names}
+    group_members: list[list[dict[str, float]]] = []  # per run of the group variant: what each member did
     # the variants interleaved round by round: the machine's load drifts within minutes
     for name in [name for _ in range(repeat) for name in names]:
         runs, ratios, memory = found[name]
@@ -295,8 +296,10 @@ async def bench_throughput(
         if group:
             pool = await _prepared_pool(url, schema)  # the members find the tables ready, as service processes do
             await pool.close()
-            mine = await timed_group(url, schema, bootstrap, topic, n, processes, partitions=12)
+            mine, members = await timed_group(url, schema, bootstrap, topic, n, processes, partitions=12)
             await _check_group(url, schema, dossiers)
+            group_members.append(members)
+            console.print(f"    members: {members}")
         else:
             mine = await _timed(url, schema, bootstrap, _views(topic)[name], n)
         if peak_known and not group:  # the members' memory is theirs, not this process's
@@ -316,6 +319,8 @@ async def bench_throughput(
             "ratios": ratios,
             "memory": memory,
         }
+        if name == _GROUP.format(processes):
+            out["variants"][name]["members"] = group_members
     return out, filled
 
 

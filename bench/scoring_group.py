@@ -45,10 +45,13 @@ class _Member(_TimedRunner):
     def __init__(self, n: int, pool: Any, **kwargs: Any) -> None:
         super().__init__(n, pool, **kwargs)
         self.last_end: float | None = None
+        self.records = self.batches = 0
 
     async def process_batch(self, batch: Batch) -> None:
         await super().process_batch(batch)
         self.last_end = time.perf_counter()  # CLOCK_MONOTONIC: comparable between processes of one machine
+        self.records += sum(len(records) for records in batch.values())
+        self.batches += 1
 
     def assigned(self) -> int:
         return len(self._consumer.assignment())
@@ -89,7 +92,7 @@ async def _member(url: str, schema: str, bootstrap: str, topic: str, group: str,
     await runner.stop()
     await producer.stop()
     await pool.close()
-    out.put(("done", (runner.started, runner.last_end)))
+    out.put(("done", (runner.started, runner.last_end, runner.records, runner.batches)))
 
 
 def _child(url: str, schema: str, bootstrap: str, topic: str, group: str, n: int, out: Any, go: MpEvent) -> None:
@@ -98,9 +101,9 @@ def _child(url: str, schema: str, bootstrap: str, topic: str, group: str, n: int
 
 async def timed_group(
     url: str, schema: str, bootstrap: str, topic: str, n: int, processes: int, partitions: int
-) -> float:
+) -> tuple[float, list[dict[str, float]]]:
     """Seconds the group of ``processes`` members takes to project the ``n`` records of ``topic`` into ``schema``
-    (migrations already applied)."""
+    (migrations already applied), and what each member did."""
     ctx = multiprocessing.get_context("spawn")
     out: Any = ctx.Queue()
     go = ctx.Event()
@@ -112,7 +115,7 @@ async def timed_group(
     for p in members:
         p.start()
     assigned: dict[int, int] = {}
-    reports: list[tuple[float | None, float | None]] = []
+    reports: list[tuple[float | None, float | None, int, int]] = []
     deadline = time.monotonic() + 120
     while len(reports) < processes:
         if time.monotonic() > deadline:
@@ -134,6 +137,12 @@ async def timed_group(
             deadline = time.monotonic() + 600
     for p in members:
         p.join(timeout=30)
-    starts = [s for s, _ in reports if s is not None]
-    ends = [e for _, e in reports if e is not None]
-    return max(ends) - min(starts)
+    starts = [r[0] for r in reports if r[0] is not None]
+    ends = [r[1] for r in reports if r[1] is not None]
+    elapsed = max(ends) - min(starts)
+    # per member: its share of the records fetched (re-fetches after a rebalance included) and of the time
+    members_seen = [
+        {"records": r[2], "batches": r[3], "busy_s": (r[1] - r[0]) if r[0] is not None and r[1] is not None else 0.0}
+        for r in reports
+    ]
+    return elapsed, members_seen
