@@ -10,6 +10,8 @@ of receipts in working hours, 8 % late, 30 % online; 12 partitions, key = the do
   subscriptions' dirty keys, as the service runs it) and the unit-activity projection, each in a
   ProjectionRunner, vs. a raw aiokafka ``getmany`` loop over the same topic (same consumer settings), with the
   process's peak RSS while each projection runs (Linux: the kernel's peak count is reset before each run);
+  ``--processes N``: also the dossier projection run by N processes of one consumer group (``bench.scoring_group``;
+  their memory is not in the peak RSS figure);
 - freshness: events produced at a steady rate into a running dossier projection; per event, the time from
   handing it to the producer to the commit of the batch that projected it (p50 / p99);
 - province table: ``GET /provinces/79/communes`` (168 communes, read model filled by the throughput run, or
@@ -42,12 +44,14 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import uvicorn
 import uvloop
 from fastapi import FastAPI
 
 from bench.run import _raw_getmany, _TimedRunner, _topic, bench_infra, console
+from bench.scoring_group import timed_group
 from contracts.dossiers import (
     Channel,
     DossierComponent,
@@ -242,7 +246,34 @@ def _reset_peak_rss() -> bool:
     return True
 
 
-async def bench_throughput(url: str, bootstrap: str, dossiers: int, repeat: int) -> tuple[dict[str, Any], str]:
+async def _check_group(url: str, schema: str, dossiers: int) -> None:
+    """Every dossier projected once by the group: its rows, and counters that equal a recount of them."""
+    conn = await asyncpg.connect(url, server_settings={"search_path": schema})
+    try:
+        rows = await conn.fetchval("SELECT count(*) FROM dossier_facts")
+        off = await conn.fetchval(
+            """SELECT count(*) FROM (
+                 SELECT unitcode, period_start, counter, round(value::numeric, 6) FROM indicator_counters
+                 WHERE abs(value) > 1e-9
+                 EXCEPT
+                 SELECT d.unitcode, date_trunc('month', c.day)::date, c.k, round(sum(c.v)::numeric, 6)
+                 FROM dossier_facts d, unnest(d.contrib_keys, d.contrib_days, d.contrib_values) AS c(k, day, v)
+                 GROUP BY 1, 2, 3 HAVING abs(sum(c.v)) > 1e-9) AS x"""
+        )
+    finally:
+        await conn.close()
+    if rows != dossiers or off:
+        msg = f"the group's read model is wrong: {rows} dossier rows of {dossiers}, {off} counters off a recount"
+        raise RuntimeError(msg)
+
+
+#: the name of the variant run by ``--processes`` members of one consumer group
+_GROUP = "dossier indicators (+ dirty keys), {} processes in one consumer group"
+
+
+async def bench_throughput(
+    url: str, bootstrap: str, dossiers: int, repeat: int, processes: int = 1
+) -> tuple[dict[str, Any], str]:
     records = dossier_records(dossiers)
     n = len(records)
     topic = await _topic(bootstrap)
@@ -251,7 +282,10 @@ async def bench_throughput(url: str, bootstrap: str, dossiers: int, repeat: int)
     out: dict[str, Any] = {"events": n, "dossiers": dossiers, "repeat": repeat, "variants": {}}
     filled = ""
     names = list(_views(topic))
+    if processes > 1:
+        names.append(_GROUP.format(processes))
     found: dict[str, tuple[list[float], list[float], list[dict[str, float]]]] = {name: ([], [], []) for name in names}
+    group_members: list[list[dict[str, float]]] = []  # per run of the group variant: what each member did
     # the variants interleaved round by round: the machine's load drifts within minutes
     for name in [name for _ in range(repeat) for name in names]:
         runs, ratios, memory = found[name]
@@ -259,15 +293,24 @@ async def bench_throughput(url: str, bootstrap: str, dossiers: int, repeat: int)
         schema = f"bench_scoring_{uuid.uuid4().hex[:6]}"
         before = _rss_mb("VmRSS")
         peak_known = _reset_peak_rss()
-        mine = await _timed(url, schema, bootstrap, _views(topic)[name], n)
-        if peak_known:
+        group = name == _GROUP.format(processes)
+        if group:
+            pool = await _prepared_pool(url, schema)  # the members find the tables ready, as service processes do
+            await pool.close()
+            mine, members = await timed_group(url, schema, bootstrap, topic, n, processes, partitions=12)
+            await _check_group(url, schema, dossiers)
+            group_members.append(members)
+            console.print(f"    members: {members}")
+        else:
+            mine = await _timed(url, schema, bootstrap, _views(topic)[name], n)
+        if peak_known and not group:  # the members' memory is theirs, not this process's
             # the runner, its consumer's fetch buffers and the pool live in this process, as in the service
             memory.append({"rss_before_mb": before, "peak_rss_mb": _rss_mb("VmHWM")})
         if name.startswith("dossier"):
             filled = schema
         runs.append(n / mine)
         ratios.append(raw / mine)
-        peak = f", peak RSS {memory[-1]['peak_rss_mb']:,.0f} MB" if memory else ""
+        peak = f", peak RSS {memory[-1]['peak_rss_mb']:,.0f} MB" if memory and not group else ""
         console.print(f"  {name}: {n / mine:,.0f} ev/s, raw getmany {n / raw:,.0f} ev/s, ratio {raw / mine:.2f}{peak}")
     for name, (runs, ratios, memory) in found.items():
         out["variants"][name] = {
@@ -277,6 +320,8 @@ async def bench_throughput(url: str, bootstrap: str, dossiers: int, repeat: int)
             "ratios": ratios,
             "memory": memory,
         }
+        if name == _GROUP.format(processes):
+            out["variants"][name]["members"] = group_members
     return out, filled
 
 
@@ -615,7 +660,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         }
         phases, filled = set(args.phases.split(",")), ""
         if "throughput" in phases:
-            throughput, filled = await bench_throughput(url, bootstrap, args.dossiers, args.repeat)
+            throughput, filled = await bench_throughput(url, bootstrap, args.dossiers, args.repeat, args.processes)
             result["throughput"] = throughput
             console.print(throughput)
         if "freshness" in phases:
@@ -642,6 +687,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dossiers", type=int, default=50_000, help="dossiers (2 events each) for throughput")
     parser.add_argument("--repeat", type=int, default=3, help="runs per projection (median reported)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="throughput: also run the dossier projection in N processes of one group",
+    )
     parser.add_argument("--rate", type=int, default=1000, help="events/s for the freshness run")
     parser.add_argument("--seconds", type=int, default=20, help="length of the freshness run")
     parser.add_argument("--requests", type=int, default=20_000, help="requests per endpoint for the table run")

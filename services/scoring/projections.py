@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import date, datetime
 from json.encoder import encode_basestring_ascii
 from operator import attrgetter
+from typing import Any
 
 import orjson
 
@@ -211,9 +212,12 @@ class DossierIndicatorsProjection(Projection):
             return
         await _stage(conn)
         await _upsert_dossiers(conn, new_rows)
-        await _add_counters(conn, delta.rows())
         if self._on_change is not None:
             await self._on_change(conn, changes)
+        # the counters last: their rows are shared by every transaction (of the other members of the consumer
+        # group too), and each holds their locks until it commits; the hook's Python work and its inserts
+        # (into rows of their own) stay out of that window
+        await _add_counters(conn, delta.rows())
 
 
 class _Deltas:
@@ -345,8 +349,28 @@ async def _stage(conn: Connection) -> None:
     await conn.execute("SET LOCAL client_min_messages = warning;" + _STAGING)
 
 
+#: bound of each array-text memo below (cleared when full: a rare refill beats an unbounded dict)
+_MEMO_SIZE = 4096
+# the text of the contribution keys and days of a dossier, by their tuple: most dossiers of a batch add to one
+# of a few dozen key lists and their days fall in a few dozen days, so the same tuples come back all the time
+# (strings and dates compare equal only when they are the same value, so a hit is exactly the text the function
+# would build; the values are not memoised: 0.0 and -0.0 compare equal but are written differently)
+_keys_text: dict[tuple[str, ...], str] = {}
+_days_text: dict[tuple[date, ...], str] = {}
+
+
+def _memo_text(memo: dict[Any, str], build: Callable[[Any], str], items: tuple[Any, ...]) -> str:
+    text = memo.get(items)
+    if text is None:
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        text = memo[items] = build(items)
+    return text
+
+
 async def _upsert_dossiers(conn: Connection, rows: Sequence[tuple[DossierRow, tuple[Contribution, ...]]]) -> None:
     records = []
+    keys_text, days_text = _keys_text, _days_text
     for r, made in rows:
         unit = r.unit
         keys, days, values = zip(*made, strict=True) if made else ((), (), ())
@@ -361,8 +385,8 @@ async def _upsert_dossiers(conn: Connection, rows: Sequence[tuple[DossierRow, tu
                 instant(r.resolved_at),
                 instant(r.overdue_due_at),
                 _state_json(r),
-                text_array(keys),
-                date_array(days),
+                keys_text.get(keys) or _memo_text(keys_text, text_array, keys),
+                days_text.get(days) or _memo_text(days_text, date_array, days),
                 float_array(values),
             )
         )

@@ -1,0 +1,108 @@
+"""The scoring service's projections scaled by partitions: two processes run them (``SCORING_ROLES=projections``
+in one, ``projections,publisher`` in the other), each a member of every projection's consumer group, on the same
+schema, next to an API process. Every dossier event is counted once: every dossier is in the read model and the
+API's answer (none dead-lettered, none lost), and the counters equal a recount of the stored dossiers."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from contracts.envelope import make_envelope
+from contracts.topics import DOSSIERS_EVENTS
+from contracts.wire import encode
+from eventkit.units import UnitRegistry
+from services.scoring.app import build_app
+from services.scoring.settings import ScoringSettings
+from tests.e2e.serving import serve, shell_settings
+from tests.integration.scoring_events import received
+
+pytestmark = pytest.mark.e2e
+VN = timezone(timedelta(hours=7))
+PER_UNIT = 8
+
+
+async def _publish(bootstrap: str, units: list[str], province: str, day: int) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for unit in units:
+            for i in range(PER_UNIT):
+                at = datetime(2026, 3, day, 8 + i, tzinfo=VN)
+                payload = received(f"SCALED-{uuid.uuid4().hex[:10]}", at)  # one stream (key) each: every partition
+                envelope = make_envelope(
+                    payload, id=uuid.uuid4(), source="urn:chiso:dossiers", subject=f"dossier:{payload.dossier_id}",
+                    time=at, unitcode=unit, provincecode=province,
+                )  # fmt: skip
+                key, value, headers = encode(envelope)
+                await producer.send_and_wait(DOSSIERS_EVENTS, value=value, key=key, headers=list(headers))
+    finally:
+        await producer.stop()
+
+
+async def _received_counts(client: httpx.AsyncClient, api_url: str, units: list[str], expect: int) -> list[float]:
+    ask = {"period": "month", "start": "2026-03-01"}
+    counts: list[float] = []
+    for _ in range(300):
+        counts = []
+        for unit in units:
+            answer = await client.get(f"{api_url}/units/{unit}/indicators", params=ask)
+            assert answer.status_code == 200
+            counts.append(next(i["value"] for i in answer.json()["report06"] if i["key"] == "r06.received"))
+        if all(c == expect for c in counts):
+            break
+        await asyncio.sleep(0.2)
+    return counts
+
+
+async def _applied(client: httpx.AsyncClient, url: str) -> float:
+    metrics = (await client.get(f"{url}/metrics")).text
+    line = 'chiso_consumed_records_total{consumer="scoring.dossier_indicators",outcome="applied"} '
+    return sum(float(m.removeprefix(line)) for m in metrics.splitlines() if m.startswith(line))
+
+
+async def test_two_projection_processes_count_every_dossier_once(fresh_database: str, kafka_bootstrap: str) -> None:
+    registry = UnitRegistry.load()
+    province = random.choice(registry.provinces()).code
+    units = random.sample([u.code for u in registry.communes_of(province)], 4)
+    settings = shell_settings("scoring", fresh_database, kafka_bootstrap)
+    api = build_app(ScoringSettings(roles="api"), settings)
+    first = build_app(ScoringSettings(roles="projections,publisher", publish_interval_ms=200), settings)
+    second = build_app(ScoringSettings(roles="projections"), settings)
+    async with (
+        serve(api) as api_url,
+        serve(first) as first_url,
+        serve(second) as second_url,
+        httpx.AsyncClient(timeout=30) as client,
+    ):
+        # two waves: the second once the group has surely settled with both members (any split must count once)
+        await _publish(kafka_bootstrap, units, province, 2)
+        assert await _received_counts(client, api_url, units, PER_UNIT) == [PER_UNIT] * len(units)
+        await _publish(kafka_bootstrap, units, province, 3)
+        assert await _received_counts(client, api_url, units, 2 * PER_UNIT) == [2 * PER_UNIT] * len(units)
+        applied = [await _applied(client, url) for url in (first_url, second_url)]
+        assert sum(applied) == 2 * PER_UNIT * len(units)  # each event applied by exactly one member, once
+        assert all(applied)  # both took part: two live members split the partitions, and 64 keys fall in both halves
+
+    conn = await asyncpg.connect(fresh_database, server_settings={"search_path": "scoring"})
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM dossier_facts") == 2 * PER_UNIT * len(units)
+        off = await conn.fetchval(
+            """SELECT count(*) FROM (
+                 SELECT unitcode, period_start, counter, round(value::numeric, 6) FROM indicator_counters
+                 WHERE abs(value) > 1e-9
+                 EXCEPT
+                 SELECT d.unitcode, date_trunc('month', c.day)::date, c.k, round(sum(c.v)::numeric, 6)
+                 FROM dossier_facts d, unnest(d.contrib_keys, d.contrib_days, d.contrib_values) AS c(k, day, v)
+                 GROUP BY 1, 2, 3 HAVING abs(sum(c.v)) > 1e-9) AS x"""
+        )
+        assert off == 0  # the counters equal a recount: nothing counted twice, nothing lost
+    finally:
+        await conn.close()
