@@ -38,7 +38,11 @@ async def create_pool(url: str, schema: str, *, min_size: int = 1, max_size: int
     quote_ident(schema)
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        # IF NOT EXISTS is not safe against a concurrent creator (two processes of a service starting on a
+        # fresh database: one of them fails on the catalog's unique index): the same lock as the migrations
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(hashtext('chiso.migrations'))")
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     finally:
         await conn.close()
     pool = await asyncpg.create_pool(
