@@ -3,7 +3,8 @@
 The HTTP API, the Kafka inbound topic and the bulk import all hand :class:`Submission` values to
 :meth:`Intake.process` (the inbox and the import inside their own PostgreSQL transaction). Per batch it
 costs two statements whatever the batch size: one read of the already-stored event ids and response streams
-concerned, one statement creating the new response streams with their events. Two submissions about one
+concerned, one statement creating the new response streams with their events — or only the second, for the
+usual batch (see :meth:`Intake.process`). Two submissions about one
 dossier in one batch, or in two racing transactions, end the same way: the first is stored, the second
 refused (the racing write fails on the existing stream, its caller retries, and the domain then sees the
 stored response).
@@ -133,6 +134,8 @@ class Intake:
         now answered, or a duplicate).
         """
         prepared = [self._prepare(s, now) for s in submissions]
+        if (all_new := await self._store_if_all_new(conn, prepared, now)) is not None:
+            return all_new
         ids = [p.event_id for p in prepared if isinstance(p, _Prepared)]
         streams = sorted({p.command.response_id for p in prepared if isinstance(p, _Prepared)})
         stored, states = await self._load(conn, ids, streams)
@@ -166,6 +169,41 @@ class Intake:
                 # stored by a transaction that committed after our read: judged again, it is a duplicate
                 msg = f"stored meanwhile: {', '.join(exc.event_ids[:5])}"
                 raise ConcurrencyError(msg) from None
+        return outcomes
+
+    async def _store_if_all_new(
+        self, conn: Connection, prepared: Sequence[_Prepared | Outcome], now: datetime
+    ) -> list[Outcome] | None:
+        """The usual batch in one statement: every submission new, about a response nobody stored, and valid.
+
+        Judged as if nothing were stored, and written by the statement that fails as a whole if a response
+        stream or an event id it writes exists (``create_streams``): when it succeeds, nothing concerned was
+        stored, so the read of :meth:`process` would have found nothing and every decision is the one it
+        would have made. Anything else — a refusal (it may hide a stored response: a refused submission's
+        stream is not written, so not checked), two submissions of one response or event id, a stored one —
+        returns ``None`` having written nothing, and :meth:`process` judges the batch the long way.
+        """
+        items = [p for p in prepared if isinstance(p, _Prepared)]
+        if not items or len({p.event_id for p in items}) != len(items):
+            return None
+        if len({p.command.response_id for p in items}) != len(items):
+            return None
+        appends: list[tuple[str, list[ResponseRow]]] = []
+        outcomes: list[Outcome] = []
+        for item in prepared:
+            if isinstance(item, Outcome):
+                outcomes.append(item)
+                continue
+            decided = decide(ResponseState(), item.command, now)
+            if isinstance(decided, Refusal):
+                return None
+            [event] = decided
+            appends.append((item.command.response_id, [self._row(event, item)]))
+            outcomes.append(Outcome("accepted", item.command.response_id, event_id=item.event_id))
+        try:
+            await self._store.create_streams(conn, sorted(appends))
+        except (ConcurrencyError, DuplicateEventError):
+            return None
         return outcomes
 
     def _prepare(self, submission: Submission, now: datetime) -> _Prepared | Outcome:

@@ -4,9 +4,11 @@ response; the group commit hands each request its own outcome; the same submissi
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import pytest
@@ -104,3 +106,62 @@ async def test_the_group_commit_gives_every_request_its_outcome(pool, intake) ->
     assert Counter(o.status for o in outcomes) == {"accepted": 40, "rejected": 160}
     assert all(o.conflict for o in outcomes if o.status == "rejected")
     assert await pool.fetchval("SELECT count(DISTINCT stream_id) FROM es_events") == 40
+
+
+async def test_a_batch_of_new_responses_takes_one_statement_and_ends_as_the_long_way(fresh_database: str) -> None:
+    """Seeded random batches (new, repeated, answered dossiers, invalid, twins in a batch) through two intakes on
+    two schemas, one of them never taking the one-statement way: the same outcomes, the same stored events."""
+    registry = default_registry()
+    pools = [await create_pool(fresh_database, schema, min_size=1, max_size=2) for schema in ("fast", "long")]
+    try:
+        for p in pools:
+            await apply_migrations(p, "eventkit.store", postgres.MIGRATIONS)
+        fast, long = (build_intake(SurveysSettings(), PostgresEventStore(p, registry), registry) for p in pools)
+        short_way = fast._store_if_all_new
+        taken: list[bool] = []
+
+        async def counted(*args: Any) -> Any:
+            result = await short_way(*args)
+            taken.append(result is not None)
+            return result
+
+        async def never(*_: Any) -> None:
+            return None
+
+        fast._store_if_all_new = counted  # type: ignore[method-assign]
+        long._store_if_all_new = never  # type: ignore[method-assign]
+        rng = random.Random(20261123)
+        sent: list[Submission] = []
+        for round_ in range(60):
+            batch: list[Submission] = []
+            for k in range(rng.randint(1, 10)):
+                n, roll = 1000 * round_ + k, rng.random()
+                if round_ % 3 == 0 or roll < 0.55 or not sent:  # every third round: only new, valid responses
+                    dossier = f"D-{n}" if round_ % 3 == 0 or rng.random() < 0.8 else None
+                    batch.append(submission(n, dossier=dossier, source=f"src-{k % 3}"))
+                elif roll < 0.7:
+                    batch.append(rng.choice(sent))  # the same submission again: a duplicate
+                elif roll < 0.8:  # another submission about an answered dossier (or another kiosk response)
+                    batch.append(Submission(**{**rng.choice(sent).__dict__, "submission_id": f"again-{n}"}))
+                elif roll < 0.9:
+                    bad = {**SIPAS_2023_ANSWERS, "overall.satisfaction": 9}
+                    about = submission(n, dossier=f"D-{n}") if rng.random() < 0.5 else rng.choice(sent)
+                    batch.append(Submission(**{**about.__dict__, "submission_id": f"bad-{n}", "answers": bad}))
+                else:
+                    batch.append(batch[-1] if batch else rng.choice(sent))  # twins in one batch
+            sent.extend(batch)
+            results = []
+            for intake, p in zip((fast, long), pools, strict=True):
+                async with p.acquire() as conn:
+                    outcomes = await intake.process(conn, batch, NOW)
+                results.append([(o.status, o.response_id, o.conflict, o.violations, o.event_id) for o in outcomes])
+            assert results[0] == results[1], round_
+        assert sum(taken) >= 20  # the one-statement way was taken (every third round at least) ...
+        assert not all(taken)  # ... and refused where it must be
+        query = "SELECT stream_id, version, event_id::text, data FROM es_events ORDER BY stream_id, version"
+        stored = [[tuple(r) for r in await p.fetch(query)] for p in pools]
+        assert len(stored[0]) > 100
+        assert stored[0] == stored[1]
+    finally:
+        for p in pools:
+            await p.close()
