@@ -20,6 +20,7 @@ from contracts.dossiers import (
 )
 from services.dossiers.domain.rules import Ruleset, SupplementPolicy
 from services.dossiers.domain.state import DossierState
+from services.dossiers.domain.trusted import build
 
 __all__ = ["Calendar", "apology_assessment", "effective_due", "overdue", "resolution", "supplement_hours"]
 
@@ -110,7 +111,8 @@ def resolution(
     on_time_766 = processing_requests <= ruleset.max_processing_supplements_766 and (
         elapsed_past_due <= waited + _EPS_HOURS
     )
-    return DossierResolved(
+    return build(
+        DossierResolved,
         dossier_id=state.dossier_id or "",
         agency_code=state.agency_code or "",
         ma_tthc=state.ma_tthc,
@@ -152,7 +154,8 @@ def overdue(
         return None
     assert state.ma_tthc is not None
     assert state.status is not None
-    return DossierBecameOverdue(
+    return build(
+        DossierBecameOverdue,
         dossier_id=state.dossier_id or "",
         agency_code=state.agency_code or "",
         ma_tthc=state.ma_tthc,
@@ -189,7 +192,8 @@ def apology_assessment(
     first = state.apologies[0] if state.apologies else None
     last = state.apologies[-1] if state.apologies else None
     needed = ruleset.apology_min_working_days_before_due * hours_per_day
-    return ApologyAssessed(
+    return build(
+        ApologyAssessed,
         dossier_id=state.dossier_id or "",
         agency_code=state.agency_code or "",
         original_due_at=state.due_at,
