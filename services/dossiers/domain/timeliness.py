@@ -20,7 +20,6 @@ from contracts.dossiers import (
 )
 from services.dossiers.domain.rules import Ruleset, SupplementPolicy
 from services.dossiers.domain.state import DossierState
-from services.dossiers.domain.trusted import build
 
 __all__ = ["Calendar", "apology_assessment", "effective_due", "overdue", "resolution", "supplement_hours"]
 
@@ -111,8 +110,7 @@ def resolution(
     on_time_766 = processing_requests <= ruleset.max_processing_supplements_766 and (
         elapsed_past_due <= waited + _EPS_HOURS
     )
-    return build(
-        DossierResolved,
+    return DossierResolved(
         dossier_id=state.dossier_id or "",
         agency_code=state.agency_code or "",
         ma_tthc=state.ma_tthc,
@@ -154,8 +152,7 @@ def overdue(
         return None
     assert state.ma_tthc is not None
     assert state.status is not None
-    return build(
-        DossierBecameOverdue,
+    return DossierBecameOverdue(
         dossier_id=state.dossier_id or "",
         agency_code=state.agency_code or "",
         ma_tthc=state.ma_tthc,
@@ -192,8 +189,7 @@ def apology_assessment(
     first = state.apologies[0] if state.apologies else None
     last = state.apologies[-1] if state.apologies else None
     needed = ruleset.apology_min_working_days_before_due * hours_per_day
-    return build(
-        ApologyAssessed,
+    return ApologyAssessed(
         dossier_id=state.dossier_id or "",
         agency_code=state.agency_code or "",
         original_due_at=state.due_at,
