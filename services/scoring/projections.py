@@ -211,13 +211,28 @@ class DossierIndicatorsProjection(Projection):
         if not new_rows:
             return
         await _stage(conn)
-        await _upsert_dossiers(conn, new_rows)
+        existed = await _upsert_dossiers(conn, new_rows)
+        if raced := [c[2].dossier_id for c in changes if c[0] is None and c[2].dossier_id in existed]:
+            # a dossier this batch found unstored was inserted meanwhile by another transaction: its events came
+            # on more than one partition (the canonical topics are keyed by dossier, but a record keyed otherwise
+            # must not be counted twice) and another member of the group projected some. Folded without them,
+            # this batch would overwrite that row and leave its contributions in the counters: fail the batch
+            # (rolled back); the runner retries it, and the row, committed by then, is read and locked
+            raise ConcurrentDossierWrite(raced)
         if self._on_change is not None:
             await self._on_change(conn, changes)
         # the counters last: their rows are shared by every transaction (of the other members of the consumer
         # group too), and each holds their locks until it commits; the hook's Python work and its inserts
         # (into rows of their own) stay out of that window
         await _add_counters(conn, delta.rows())
+
+
+class ConcurrentDossierWrite(Exception):
+    """Another transaction inserted dossiers this batch took for new (see :meth:`DossierIndicatorsProjection.apply`)."""
+
+    def __init__(self, dossier_ids: Sequence[str]) -> None:
+        super().__init__(f"dossiers inserted by a concurrent transaction: {', '.join(dossier_ids[:5])}")
+        self.dossier_ids = tuple(dossier_ids)
 
 
 class _Deltas:
@@ -368,7 +383,10 @@ def _memo_text(memo: dict[Any, str], build: Callable[[Any], str], items: tuple[A
     return text
 
 
-async def _upsert_dossiers(conn: Connection, rows: Sequence[tuple[DossierRow, tuple[Contribution, ...]]]) -> None:
+async def _upsert_dossiers(
+    conn: Connection, rows: Sequence[tuple[DossierRow, tuple[Contribution, ...]]]
+) -> frozenset[str]:
+    """Write the batch's dossier rows; the ids of those that existed already (updated, not inserted)."""
     records = []
     keys_text, days_text = _keys_text, _days_text
     for r, made in rows:
@@ -393,8 +411,10 @@ async def _upsert_dossiers(conn: Connection, rows: Sequence[tuple[DossierRow, tu
     await conn.copy_records_to_table(
         "scoring_dossier_rows_in", schema_name="pg_temp", columns=_DOSSIER_COLUMNS, records=records
     )
-    await conn.execute(
-        """INSERT INTO dossier_facts (dossier_id, unitcode, provincecode, legacy_unit, legacy_district,
+    # xmax = 0 on the returned row version: inserted by this statement (an ON CONFLICT update sets it)
+    updated = await conn.fetch(
+        """WITH up AS (
+           INSERT INTO dossier_facts (dossier_id, unitcode, provincecode, legacy_unit, legacy_district,
                                       received_at, resolved_at, overdue_due_at, state,
                                       contrib_keys, contrib_days, contrib_values)
            SELECT dossier_id, unitcode, provincecode, legacy_unit, legacy_district, received_at::timestamptz,
@@ -407,8 +427,11 @@ async def _upsert_dossiers(conn: Connection, rows: Sequence[tuple[DossierRow, tu
                received_at = EXCLUDED.received_at, resolved_at = EXCLUDED.resolved_at,
                overdue_due_at = EXCLUDED.overdue_due_at, state = EXCLUDED.state,
                contrib_keys = EXCLUDED.contrib_keys, contrib_days = EXCLUDED.contrib_days,
-               contrib_values = EXCLUDED.contrib_values, updated_at = now()""",
+               contrib_values = EXCLUDED.contrib_values, updated_at = now()
+           RETURNING dossier_id, xmax)
+           SELECT dossier_id FROM up WHERE xmax <> 0""",
     )
+    return frozenset(r[0] for r in updated)
 
 
 async def _add_counters(conn: Connection, rows: Sequence[tuple[str, str, str, str, date, str, float]]) -> None:

@@ -4,6 +4,7 @@ counters always equal a recount of the stored contributions; the read side sums 
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import date, datetime, timedelta, timezone
 
@@ -18,7 +19,7 @@ from contracts.dossiers import (
 from eventkit.projection import ConsumedEvent
 from services.scoring.domain.indicators import SPECS, compute
 from services.scoring.domain.periods import PeriodKind
-from services.scoring.projections import DossierIndicatorsProjection
+from services.scoring.projections import ConcurrentDossierWrite, DossierIndicatorsProjection
 from services.scoring.readmodel import Scope, count_explained, counters, explain, open_counts, scope_of, window
 from tests.integration.scoring_events import consumed, received, resolved, scoring_pool
 
@@ -169,3 +170,34 @@ async def test_a_verdict_re_emitted_unchanged_writes_nothing_and_a_failed_batch_
     month = (await counters(pool, scope_of("00004"), PeriodKind.MONTH, [date(2026, 3, 1)]))[("00004", date(2026, 3, 1))]
     assert month["r06.received"] == 2  # R1 and R4 (R2 is another commune's, R3 rolled back)
     assert month["r06.resolved.early"] == 1
+
+
+async def test_a_dossier_first_seen_by_two_transactions_at_once_is_never_counted_twice(pool) -> None:
+    """Two members of the group each get events of one new dossier (records keyed otherwise than by dossier land
+    on two partitions): the second transaction's insert waits for the first, finds the row, and the batch
+    fails instead of overwriting it; retried, it folds onto the stored row. The counters equal a recount."""
+    march = datetime(2026, 3, 10, 9, tzinfo=VN)
+    first, second = DossierIndicatorsProjection(), DossierIndicatorsProjection()
+    async with pool.acquire() as a, pool.acquire() as b:
+        tx_a = a.transaction()
+        await tx_a.start()
+        await first.apply(a, [consumed(received("RACE-1", march)), consumed(received("CALM-1", march))])
+        # B found no stored RACE-1 (A has not committed); its upsert now waits on A's uncommitted row
+        tx_b = b.transaction()
+        await tx_b.start()
+        late = consumed(resolved("RACE-1", march, march + timedelta(days=1), TimelinessClass.EARLY))
+        waiting = asyncio.ensure_future(second.apply(b, [late, consumed(received("CALM-2", march))]))
+        await asyncio.sleep(0.3)
+        assert not waiting.done()
+        await tx_a.commit()
+        with pytest.raises(ConcurrentDossierWrite, match="RACE-1"):
+            await waiting
+        await tx_b.rollback()
+        async with b.transaction():  # the runner's retry of the same batch
+            await second.apply(b, [late, consumed(received("CALM-2", march))])
+    month = (await counters(pool, scope_of("00004"), PeriodKind.MONTH, [date(2026, 3, 1)]))[("00004", date(2026, 3, 1))]
+    assert month["r06.received"] == 3  # RACE-1, CALM-1, CALM-2: RACE-1 once
+    assert month["r06.resolved.early"] == 1
+    state = await pool.fetchval("SELECT state::text FROM dossier_facts WHERE dossier_id = 'RACE-1'")
+    assert "resolved" in state
+    await assert_counters_equal_a_recount(pool)
