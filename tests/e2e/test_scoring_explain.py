@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import random
 import uuid
 from datetime import date, datetime, timedelta, timezone
 
@@ -15,8 +14,8 @@ import asyncpg
 import httpx
 
 from contracts.plans import CriterionAppraised, EvidenceRef
-from eventkit.units import UnitRegistry
 from tests.e2e.test_scoring_surveys_plans import SET, _events, _publish, _record, scoring
+from tests.e2e.units import pick_communes
 
 __all__ = ["scoring"]  # the service fixture, shared with the surveys/plans e2e test
 VN = timezone(timedelta(hours=7))
@@ -39,7 +38,7 @@ async def _wait(api: httpx.AsyncClient, unit: str) -> None:
 
 
 async def test_explain_tasks_reports_responses_and_the_par_evidence_csv(scoring, kafka_bootstrap, fresh_database):
-    unit = random.choice(UnitRegistry.load().communes_of("51")).code
+    _, (unit,) = pick_communes(province="51")
     run = uuid.uuid4().hex[:8]
     records = _events(unit, run)
     doc = EvidenceRef(

@@ -14,7 +14,6 @@ time or open within time, so 4 overdue), complaints on #1 (P1) and #2 (dislike) 
 from __future__ import annotations
 
 import asyncio
-import random
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
@@ -34,9 +33,9 @@ from contracts.dossiers import (
     Rating,
     RatingChannel,
 )
-from eventkit.units import UnitRegistry
 from tests.e2e.serving import dossiers_and_scoring
 from tests.e2e.test_scoring_month import MARCH, _publish, _records
+from tests.e2e.units import pick_communes
 
 pytestmark = pytest.mark.e2e
 VN = timezone(timedelta(hours=7))
@@ -126,11 +125,9 @@ def _feedback(unit: str, province: str, run: str) -> list[tuple[bytes, bytes, li
 
 
 async def test_group_5_is_scored_from_published_pakn_and_ratings(services, kafka_bootstrap) -> None:
-    registry = UnitRegistry.load()
-    province = random.choice(registry.provinces())
-    unit = random.choice(registry.communes_of(province.code)).code
+    province, (unit,) = pick_communes()
     run = uuid.uuid4().hex[:8]
-    records = _records(unit, province.code, run) + _feedback(unit, province.code, run)
+    records = _records(unit, province, run) + _feedback(unit, province, run)
     await asyncio.to_thread(_publish, kafka_bootstrap, records + records)
 
     group: dict[str, dict] = {}

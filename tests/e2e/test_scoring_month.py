@@ -22,7 +22,6 @@ The unit is a random real commune (the month's MaDVHC replaced), so reruns on on
 from __future__ import annotations
 
 import asyncio
-import random
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -37,6 +36,7 @@ from eventkit.units import UnitRegistry
 from eventkit.worktime import WorkingCalendar
 from services.dossiers.dvcqg import iter_records, map_sync_body
 from tests.e2e.serving import dossiers_and_scoring
+from tests.e2e.units import pick_communes
 
 pytestmark = pytest.mark.e2e
 MONTH = Path(__file__).resolve().parents[2] / "examples" / "dvcqg" / "commune-month.jsonl"
@@ -94,10 +94,9 @@ def _by_key(items: list[dict]) -> dict[str, dict]:
 
 async def test_the_commune_month_is_scored_with_the_hand_worked_counts(services, kafka_bootstrap) -> None:
     registry = UnitRegistry.load()
-    province = random.choice(registry.provinces())
-    unit = random.choice(registry.communes_of(province.code)).code
+    province, (unit,) = pick_communes()
     run = uuid.uuid4().hex[:8]
-    records = _records(unit, province.code, run)
+    records = _records(unit, province, run)
     await asyncio.to_thread(_publish, kafka_bootstrap, records + records)  # a retrying partner: everything twice
 
     async with httpx.AsyncClient(base_url=services["scoring"], timeout=10) as api:
@@ -208,19 +207,17 @@ async def test_the_commune_month_is_scored_with_the_hand_worked_counts(services,
         assert _by_key(quarter.json()["report06"])["r06.resolved_early"]["value"] == 15
 
         # the province: every current commune listed, ranked by 766 2.1, ours with its value
-        table = (
-            await api.get(f"/provinces/{province.code}/communes", params={**MARCH, "indicator": "d766.2_1"})
-        ).json()
-        assert len(table["rows"]) == len(registry.communes_of(province.code))
+        table = (await api.get(f"/provinces/{province}/communes", params={**MARCH, "indicator": "d766.2_1"})).json()
+        assert len(table["rows"]) == len(registry.communes_of(province))
         ours = next(r for r in table["rows"] if r["unitcode"] == unit)
         assert (ours["numerator"], ours["denominator"], ours["value"]) == (25, 29, 0.8621)
         ranked = [r["value"] for r in table["rows"] if r["value"] is not None]
         assert ranked == sorted(ranked, reverse=True)
-        rollup = (await api.get(f"/units/{province.code}/indicators", params=MARCH)).json()
+        rollup = (await api.get(f"/units/{province}/indicators", params=MARCH)).json()
         assert _by_key(rollup["report06"])["r06.received"]["value"] >= 29
 
         assert (await api.get(f"/units/{unit}/indicators", params={**MARCH, "config": "nope"})).status_code == 404
-        bad = await api.get(f"/provinces/{province.code}/communes", params={**MARCH, "indicator": "nope"})
+        bad = await api.get(f"/provinces/{province}/communes", params={**MARCH, "indicator": "nope"})
         assert bad.status_code == 422
         assert (await api.get("/openapi.json")).json()["paths"].keys() >= {
             "/units/{unitcode}/indicators",

@@ -7,7 +7,6 @@ consumes nothing and the workers' process answers no query; the publisher runs i
 from __future__ import annotations
 
 import asyncio
-import random
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -19,10 +18,10 @@ from aiokafka import AIOKafkaProducer
 from contracts.envelope import make_envelope
 from contracts.topics import DOSSIERS_EVENTS
 from contracts.wire import encode
-from eventkit.units import UnitRegistry
 from services.scoring.app import build_app
 from services.scoring.settings import ScoringSettings
 from tests.e2e.serving import serve, shell_settings
+from tests.e2e.units import pick_communes
 from tests.integration.scoring_events import received
 
 pytestmark = pytest.mark.e2e
@@ -39,9 +38,7 @@ def test_roles_are_a_comma_list_of_known_roles() -> None:
 
 
 async def test_an_api_process_and_a_workers_process_share_one_read_model(fresh_database: str, kafka_bootstrap: str):
-    registry = UnitRegistry.load()
-    province = random.choice(registry.provinces()).code
-    unit = random.choice(registry.communes_of(province)).code
+    province, (unit,) = pick_communes()
     api = build_app(ScoringSettings(roles="api"), shell_settings("scoring", fresh_database, kafka_bootstrap))
     workers = build_app(
         ScoringSettings(roles="projections,publisher", publish_interval_ms=200),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import random
 import subprocess
 import sys
 import uuid
@@ -22,10 +21,10 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from eventkit.units import UnitRegistry
 from services.scoring.settings import ScoringSettings
 from tests.e2e.serving import dossiers_and_scoring
 from tests.e2e.test_scoring_month import MARCH, _publish, _records
+from tests.e2e.units import pick_communes
 
 pytestmark = pytest.mark.e2e
 SUBSCRIBER = Path(__file__).resolve().parents[2] / "examples" / "subscriber.py"
@@ -55,10 +54,8 @@ def _subscribe(bootstrap: str, *args: str) -> list[dict]:
 
 
 async def test_the_example_subscriber_follows_a_commune_and_its_province(services, kafka_bootstrap) -> None:
-    registry = UnitRegistry.load()
-    province = random.choice(registry.provinces())
-    unit = random.choice(registry.communes_of(province.code)).code
-    records = _records(unit, province.code, uuid.uuid4().hex[:8])
+    province, (unit,) = pick_communes()
+    records = _records(unit, province, uuid.uuid4().hex[:8])
     await asyncio.to_thread(_publish, kafka_bootstrap, records + records)
 
     async with httpx.AsyncClient(base_url=services["scoring"], timeout=10) as api:
@@ -69,7 +66,7 @@ async def test_the_example_subscriber_follows_a_commune_and_its_province(service
                 break
             await asyncio.sleep(0.5)
         api_values = {i["key"]: i["value"] for i in body["report06"]}
-        province_body = (await api.get(f"/units/{province.code}/indicators", params=MARCH)).json()
+        province_body = (await api.get(f"/units/{province}/indicators", params=MARCH)).json()
     assert api_values["r06.received"] == 29
 
     march = "month:2026-03-01"
@@ -79,11 +76,11 @@ async def test_the_example_subscriber_follows_a_commune_and_its_province(service
             _subscribe,
             kafka_bootstrap,
             "--province",
-            province.code,
+            province,
             "--unit-prefix",
             unit,
             "--unit-prefix",
-            province.code,
+            province,
         )
         last = {(x["unit"], x["period"], x["indicator"]): x for x in lines}
         if (
@@ -95,13 +92,13 @@ async def test_the_example_subscriber_follows_a_commune_and_its_province(service
             break
         await asyncio.sleep(1)
 
-    assert {x["unit"] for x in lines} == {unit, province.code}  # the filter kept this commune and the rollup only
-    assert {x["province"] for x in lines} == {province.code}
+    assert {x["unit"] for x in lines} == {unit, province}  # the filter kept this commune and the rollup only
+    assert {x["province"] for x in lines} == {province}
     last = {(x["unit"], x["period"], x["indicator"]): x for x in lines}
     for key, value in api_values.items():
         assert last[(unit, march, key)]["value"] == value, key  # the last update is the value the API serves
     assert last[(unit, march, "r06.received")]["value"] == 29
-    assert last[(province.code, march, "r06.received")]["value"] == next(
+    assert last[(province, march, "r06.received")]["value"] == next(
         i["value"] for i in province_body["report06"] if i["key"] == "r06.received"
     )
     series: dict[tuple[str, str, str], list[object]] = defaultdict(list)

@@ -6,7 +6,6 @@ actuals with N/A reasons. A random commune of Quảng Ngãi (the shipped 2024 tr
 from __future__ import annotations
 
 import asyncio
-import random
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -35,9 +34,9 @@ from contracts.surveys import Answer, RespondentProfile, SurveyChannel, SurveyRe
 from contracts.wire import encode
 from eventkit.service import ServiceSettings
 from eventkit.settings import DatabaseSettings, KafkaSettings, LogSettings
-from eventkit.units import UnitRegistry
 from services.scoring.app import build_app as scoring_app
 from tests.e2e.serving import serve
+from tests.e2e.units import pick_communes
 
 pytestmark = pytest.mark.e2e
 VN = timezone(timedelta(hours=7))
@@ -254,7 +253,7 @@ def _publish(bootstrap: str, records) -> None:
 
 
 async def test_surveys_and_plans_are_scored(scoring, kafka_bootstrap) -> None:
-    unit = random.choice(UnitRegistry.load().communes_of("51")).code
+    _, (unit,) = pick_communes(province="51")
     run = uuid.uuid4().hex[:8]
     records = _events(unit, run)
     await asyncio.to_thread(_publish, kafka_bootstrap, records + records[:7])  # the responses twice

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -88,12 +87,10 @@ def _foreign_publish(bootstrap: str, records: list[tuple[bytes, bytes, list[tupl
 
 def _random_commune() -> tuple[str, str]:
     """A real 2025 commune (the dossiers service validates unit codes), random so reruns on one broker differ."""
-    from eventkit.units import UnitRegistry  # noqa: PLC0415
+    from tests.e2e.units import pick_communes  # noqa: PLC0415
 
-    registry = UnitRegistry.load()
-    province = random.choice(registry.provinces())
-    commune = random.choice(registry.communes_of(province.code))
-    return commune.code, province.code
+    province, (commune,) = pick_communes()
+    return commune, province
 
 
 def _cloudevent(
