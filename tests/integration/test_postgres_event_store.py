@@ -1,14 +1,18 @@
 """The PostgreSQL event store: the shared contract suite, plus the commit-order trap of TECH_NOTES §5."""
 
 import asyncio
+import random
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
 
 import asyncpg
 import pytest
 
+from contracts.envelope import make_envelope
 from eventkit.pg import apply_migrations
 from eventkit.postgres import MIGRATIONS, NOTIFY_CHANNEL, PostgresEventStore
 from eventkit.store import NO_STREAM, Checkpoint, ConcurrencyError, DuplicateEventError
-from eventkit.testing import EventStoreContract, sample_event, sample_registry
+from eventkit.testing import EventStoreContract, SampleHappened, sample_event, sample_registry
 
 pytestmark = pytest.mark.integration
 
@@ -220,3 +224,92 @@ async def test_large_payloads_are_compressed_with_lz4(pg_pool: asyncpg.Pool) -> 
     assert method == "lz4"
     [event] = await store.read_stream("big")
     assert event.envelope.data.note == "x" * 5000  # type: ignore[attr-defined]
+
+
+def _varied_batch(prefix: str, rng: random.Random, existing: dict[str, int]) -> list[tuple[str, int | None, list]]:
+    """Appends to 80 streams of ``prefix``: new ones and ones ``existing`` holds at a version, 1-4 events each,
+    with every optional attribute sometimes set and notes JSON must escape (quotes, control characters)."""
+    appends: list[tuple[str, int | None, list]] = []
+    for k in range(80):
+        stream = f"{prefix}-{k}"
+        events = []
+        for i in range(rng.randint(1, 4)):
+            note = rng.choice(["plain", 'quote " and \\ slash', "tab\tnewline\n\x01", "Phường Bến Nghé", ""]) + str(i)
+            events.append(
+                make_envelope(
+                    SampleHappened(note=note, amount=rng.randint(-5, 10**9)),
+                    id=uuid4(),
+                    source=rng.choice(["urn:chiso:tests", "urn:chiso:other"]),
+                    subject=stream,
+                    time=datetime(2026, 3, 2, 8, 30, tzinfo=UTC) + timedelta(seconds=rng.randint(0, 10**6)),
+                    unitcode=rng.choice(["00004", "26734"]),
+                    provincecode=rng.choice(["01", "79"]),
+                    correlationid=rng.choice([None, f"corr-{k}"]),
+                    causationid=rng.choice([None, f"cause-{rng.randrange(10**6)}"]),
+                    legacyunitcode=rng.choice([None, "00001"]),
+                )
+            )
+        appends.append((stream, existing.get(stream, NO_STREAM) if rng.random() < 0.7 else None, events))
+    return appends
+
+
+async def _stored(pool: asyncpg.Pool, prefix: str) -> list[tuple]:
+    """The rows of ``prefix``'s streams in position order, stream ids without the prefix (comparable)."""
+    rows = await pool.fetch(
+        "SELECT stream_id, version, event_id, type, schema_version, source, occurred_at, unitcode, provincecode,"
+        " correlation_id, causation_id, data::text AS data, legacy_unitcode FROM es_events"
+        " WHERE stream_id LIKE $1 ORDER BY position",
+        f"{prefix}-%",
+    )
+    return [(r["stream_id"].removeprefix(prefix), *tuple(r)[1:]) for r in rows]
+
+
+async def test_append_many_staged_by_copy_stores_what_the_unnest_statement_stores(pg_pool: asyncpg.Pool) -> None:
+    """A large batch goes through COPY into a temporary table; the same batches through the single unnest
+    statement store the same rows, in the same order, with the same versions and refusals."""
+    outcomes = {}
+    for prefix, stage_from in (("unnested", 10**9), ("staged", 1)):
+        store = PostgresEventStore(pg_pool, sample_registry(), stage_from=stage_from)
+        rng = random.Random(20261123)  # the same batches for both paths (ids aside)
+        existing: dict[str, int] = {}
+        versions = []
+        for _ in range(3):
+            appends = _varied_batch(prefix, rng, existing)
+            async with pg_pool.acquire() as conn, conn.transaction():
+                done = await store.append_many(conn, appends)
+            existing.update(done)
+            versions.append(sorted((s.removeprefix(prefix), v) for s, v in done.items()))
+        outcomes[prefix] = (versions, await _stored(pg_pool, prefix))
+    (unnested_versions, unnested_rows), (staged_versions, staged_rows) = outcomes["unnested"], outcomes["staged"]
+    assert staged_versions == unnested_versions
+    assert len(staged_rows) == len(unnested_rows) > 3 * 80
+    strip_ids = [[*r[:2], *r[3:]] for r in staged_rows], [[*r[:2], *r[3:]] for r in unnested_rows]
+    assert strip_ids[0] == strip_ids[1]  # every attribute and payload, in position order
+
+
+async def test_two_staged_appends_in_one_transaction_store_each_event_once(pg_pool: asyncpg.Pool) -> None:
+    store = PostgresEventStore(pg_pool, sample_registry(), stage_from=1)
+    async with pg_pool.acquire() as conn, conn.transaction():
+        await store.append_many(conn, [("twice-a", NO_STREAM, [sample_event("twice-a", "1")])])
+        await store.append_many(conn, [("twice-b", NO_STREAM, [sample_event("twice-b", "1"), sample_event("twice-b")])])
+    rows = await pg_pool.fetch("SELECT stream_id, version FROM es_events WHERE stream_id LIKE 'twice-%' ORDER BY 1, 2")
+    assert [tuple(r) for r in rows] == [("twice-a", 1), ("twice-b", 1), ("twice-b", 2)]
+
+
+async def test_a_staged_append_with_a_stored_event_id_is_refused_and_leaves_the_transaction_usable(
+    pg_pool: asyncpg.Pool,
+) -> None:
+    store = PostgresEventStore(pg_pool, sample_registry(), stage_from=1)
+    first = sample_event("dup-a", "1")
+    async with pg_pool.acquire() as conn, conn.transaction():
+        await store.append_many(conn, [("dup-a", NO_STREAM, [first])])
+    async with pg_pool.acquire() as conn, conn.transaction():
+        with pytest.raises(DuplicateEventError) as refused:
+            await store.append_many(
+                conn, [("dup-b", NO_STREAM, [sample_event("dup-b"), sample_event("dup-b", event_id=first.id)])]
+            )
+        assert str(first.id) in refused.value.event_ids
+        # the refusal rolled back its savepoint only: the caller's transaction goes on, the stage is empty
+        await store.append_many(conn, [("dup-c", NO_STREAM, [sample_event("dup-c")])])
+    rows = await pg_pool.fetch("SELECT stream_id FROM es_events WHERE stream_id LIKE 'dup-%' ORDER BY 1")
+    assert [r["stream_id"] for r in rows] == ["dup-a", "dup-c"]
