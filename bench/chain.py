@@ -29,7 +29,6 @@ import time
 import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -37,6 +36,7 @@ import uvloop
 from aiokafka import AIOKafkaConsumer
 
 from bench.dossiers import SECRET, _committed_count, inbound_records
+from bench.output import save_result
 from bench.run import bench_infra, console
 from bench.services import free_port, start_service, status_mb, wait_ready
 from contracts.topics import DOSSIERS_EVENTS, DOSSIERS_INBOUND, TOPICS
@@ -219,8 +219,4 @@ if __name__ == "__main__":
     parser.add_argument("--live", action="store_true", help="recent dossiers, facts in time order (see _facts)")
     parser.add_argument("--service-log-level", default="WARNING", help="LOG_LEVEL of the services (their stderr)")
     result = uvloop.run(main(parser.parse_args()))
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
-    path = out / f"chain-{result['when'][:19].replace(':', '')}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    console.print(f"written to {path}")
+    save_result(result, "chain", console)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import sys
@@ -32,6 +31,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from bench.dvcqg_gen import write_jsonl
+from bench.output import save_result
 from bench.run import _raw_getmany, _topic, bench_infra, console
 from contracts.registry import default_registry
 from eventkit import postgres, projection, relay
@@ -365,9 +365,4 @@ if __name__ == "__main__":
         outcome = uvloop.run(main(arguments))
     except ImportError:  # pragma: no cover
         outcome = asyncio.run(main(arguments))
-    folder = Path(__file__).resolve().parent / "results"
-    folder.mkdir(exist_ok=True)
-    target = folder / f"dossiers-{outcome['when'][:19].replace(':', '')}.json"
-    target.write_text(json.dumps(outcome, indent=2) + "\n")
-    console.print_json(json.dumps(outcome))
-    console.print(f"written to {target}")
+    save_result(outcome, "dossiers", console, show=True)

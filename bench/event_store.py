@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import statistics
@@ -23,10 +22,10 @@ import time
 import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from rich.console import Console
 
+from bench.output import save_result
 from bench.run import bench_database
 from contracts.envelope import make_envelope
 from eventkit import postgres
@@ -113,9 +112,4 @@ if __name__ == "__main__":
     parser.add_argument("--events", type=int, default=5000, help="events per batch")
     parser.add_argument("--repeat", type=int, default=12, help="batches per way (medians reported)")
     result = asyncio.run(main(parser.parse_args()))
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
-    path = out / f"event-store-{result['when'][:19].replace(':', '')}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    console.print_json(json.dumps(result))
-    console.print(f"written to {path}")
+    save_result(result, "event-store", console, show=True)

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import statistics
@@ -26,12 +25,12 @@ import time
 import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime
-from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 from rich.progress import Progress
 
+from bench.output import save_result
 from contracts.wire import encode
 from eventkit import postgres, projection, relay
 from eventkit.deadletter import DeadLetterPublisher
@@ -284,9 +283,4 @@ if __name__ == "__main__":
     parser.add_argument("--repeat", type=int, default=3, help="runs per variant (median reported)")
     parser.add_argument("--only", choices=["relay", "projection"], help="run one benchmark only")
     result = asyncio.run(main(parser.parse_args()))
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
-    path = out / f"{result['when'][:19].replace(':', '')}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    console.print_json(json.dumps(result))
-    console.print(f"written to {path}")
+    save_result(result, "", console, show=True)

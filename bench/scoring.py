@@ -50,6 +50,7 @@ import uvicorn
 import uvloop
 from fastapi import FastAPI
 
+from bench.output import save_result
 from bench.run import _raw_getmany, _TimedRunner, _topic, bench_infra, console
 from bench.scoring_group import timed_group
 from contracts.dossiers import (
@@ -712,8 +713,4 @@ if __name__ == "__main__":
         "--table-write-rate", type=int, default=1000, help="table phase: events/s projected meanwhile (0: skip)"
     )
     result = uvloop.run(main(parser.parse_args()))
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
-    path = out / f"scoring-{result['when'][:19].replace(':', '')}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    console.print(f"written to {path}")
+    save_result(result, "scoring", console)

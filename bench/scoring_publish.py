@@ -23,7 +23,6 @@ Uses DATABASE_URL when set, else the project's local PostgreSQL. Writes bench/re
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -32,12 +31,12 @@ import time
 import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import uvloop
 from aiokafka.structs import ConsumerRecord
 
+from bench.output import save_result
 from bench.run import bench_database, console
 from bench.scoring import PROVINCE, _communes, _received, _resolved, dossier_records
 from contracts.dossiers import (
@@ -249,8 +248,4 @@ if __name__ == "__main__":
     parser.add_argument("--dossiers", type=int, default=20_000, help="dossiers of March 2026 (2 events each)")
     parser.add_argument("--repeat", type=int, default=3, help="runs (median ratio reported)")
     result = uvloop.run(main(parser.parse_args()))
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
-    path = out / f"scoring-publish-{result['when'][:19].replace(':', '')}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    console.print(f"written to {path}")
+    save_result(result, "scoring-publish", console)

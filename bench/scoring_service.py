@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import platform
 import subprocess
@@ -32,7 +31,6 @@ import time
 import uuid
 from contextlib import ExitStack
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -40,6 +38,7 @@ import httpx
 import uvloop
 
 from bench.dossiers import _committed_count
+from bench.output import save_result
 from bench.run import bench_infra, console
 from bench.scoring import PROVINCE, _communes, _load, _produce, dossier_records
 from bench.services import free_port, start_service, status_mb, wait_ready
@@ -215,8 +214,4 @@ if __name__ == "__main__":
         help="the API in one process, the projections and publisher in another",
     )
     result = uvloop.run(main(parser.parse_args()))
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
-    path = out / f"scoring-service-{result['when'][:19].replace(':', '')}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    console.print(f"written to {path}")
+    save_result(result, "scoring-service", console)

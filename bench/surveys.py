@@ -36,6 +36,8 @@ from urllib.parse import urlsplit
 import asyncpg
 import uvloop
 
+from bench.output import save_result
+
 KEY = "bench-surveys-link-key-0123456789"
 #: submissions before the timed run: the stack warms up, and the store holds enough rows for PostgreSQL's
 #: statistics to choose the index plans a service with history gets (see the ANALYZE in run_one)
@@ -507,9 +509,7 @@ def main() -> None:
     # the services run under uvicorn with uvloop (a dependency); the client too: it is cheaper than asyncio's loop
     result = uvloop.run(main_async(args.requests, args.connections, args.workers, args.warmup, split=args.split))
     print(json.dumps(result, indent=2))
-    out = Path(__file__).resolve().parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / f"surveys-{datetime.now(UTC).strftime('%Y-%m-%dT%H%M%S')}.json").write_text(json.dumps(result, indent=2))
+    save_result(result, "surveys")
 
 
 if __name__ == "__main__":
