@@ -13,16 +13,12 @@ from datetime import datetime, timedelta, timezone
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from contracts.envelope import make_envelope
-from contracts.topics import DOSSIERS_EVENTS
-from contracts.wire import encode
 from services.scoring.app import build_app
 from services.scoring.settings import ScoringSettings
 from tests.e2e.serving import serve, shell_settings
 from tests.e2e.units import pick_communes
-from tests.integration.scoring_events import received
+from tests.integration.scoring_events import publish_received
 
 pytestmark = pytest.mark.e2e
 VN = timezone(timedelta(hours=7))
@@ -45,20 +41,8 @@ async def test_an_api_process_and_a_workers_process_share_one_read_model(fresh_d
         shell_settings("scoring", fresh_database, kafka_bootstrap),
     )
     async with serve(api) as api_url, serve(workers) as workers_url, httpx.AsyncClient(timeout=30) as client:
-        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-        await producer.start()
-        try:
-            for i in range(3):
-                at = datetime(2026, 3, 2 + i, 9, tzinfo=VN)
-                payload = received(f"ROLES-{uuid.uuid4().hex[:8]}", at)
-                envelope = make_envelope(
-                    payload, id=uuid.uuid4(), source="urn:chiso:dossiers", subject=f"dossier:{payload.dossier_id}",
-                    time=at, unitcode=unit, provincecode=province,
-                )  # fmt: skip
-                key, value, headers = encode(envelope)
-                await producer.send_and_wait(DOSSIERS_EVENTS, value=value, key=key, headers=list(headers))
-        finally:
-            await producer.stop()
+        days = [datetime(2026, 3, 2 + i, 9, tzinfo=VN) for i in range(3)]
+        await publish_received(kafka_bootstrap, [(f"ROLES-{uuid.uuid4().hex[:8]}", at, unit, province) for at in days])
 
         ask = {"period": "month", "start": "2026-03-01"}
         count = None

@@ -12,18 +12,15 @@ from datetime import datetime, timedelta, timezone
 import asyncpg
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
-from contracts.envelope import make_envelope
 from contracts.registry import default_registry
 from contracts.topics import DOSSIERS_EVENTS
-from contracts.wire import encode
 from services.scoring.app import build_app
 from services.scoring.projections import EVENT_TYPES
 from services.scoring.settings import ScoringSettings
 from tests.e2e.serving import serve, shell_settings
 from tests.e2e.units import pick_communes
-from tests.integration.scoring_events import received
+from tests.integration.scoring_events import publish_received
 from tests.kafka_helpers import read_topic
 
 pytestmark = pytest.mark.e2e
@@ -32,21 +29,13 @@ PER_UNIT = 8
 
 
 async def _publish(bootstrap: str, units: list[str], province: str, day: int, run: str) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        for unit in units:
-            for i in range(PER_UNIT):
-                at = datetime(2026, 3, day, 8 + i, tzinfo=VN)
-                payload = received(f"SCALED-{run}-{uuid.uuid4().hex[:10]}", at)  # a stream (key) each: all partitions
-                envelope = make_envelope(
-                    payload, id=uuid.uuid4(), source="urn:chiso:dossiers", subject=f"dossier:{payload.dossier_id}",
-                    time=at, unitcode=unit, provincecode=province,
-                )  # fmt: skip
-                key, value, headers = encode(envelope)
-                await producer.send_and_wait(DOSSIERS_EVENTS, value=value, key=key, headers=list(headers))
-    finally:
-        await producer.stop()
+    # a stream (key) each: every partition gets some
+    receipts = [
+        (f"SCALED-{run}-{uuid.uuid4().hex[:10]}", datetime(2026, 3, day, 8 + i, tzinfo=VN), unit, province)
+        for unit in units
+        for i in range(PER_UNIT)
+    ]
+    await publish_received(bootstrap, receipts)
 
 
 async def _received_counts(client: httpx.AsyncClient, api_url: str, units: list[str], expect: int) -> list[float]:

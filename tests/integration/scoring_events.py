@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
+from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from contracts.base import EventPayload
@@ -23,6 +24,7 @@ from contracts.dossiers import (
 )
 from contracts.envelope import make_envelope
 from contracts.registry import default_registry
+from contracts.topics import DOSSIERS_EVENTS
 from contracts.wire import encode, read_headers
 from eventkit import postgres
 from eventkit import projection as plumbing
@@ -117,3 +119,20 @@ def resolved(dossier_id: str, received_at: datetime, end: datetime, klass: Timel
         ruleset_version="t",
         electronic_result=False,
     )
+
+
+async def publish_received(bootstrap: str, receipts: list[tuple[str, datetime, str, str]]) -> None:
+    """Publish a ``dossier received`` per (dossier id, instant, unit, province) on the canonical dossiers topic,
+    as the dossiers service's relay writes them (one stream, so one key, per dossier)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for dossier_id, at, unit, province in receipts:
+            envelope = make_envelope(
+                received(dossier_id, at), id=uuid.uuid4(), source="urn:chiso:dossiers",
+                subject=f"dossier:{dossier_id}", time=at, unitcode=unit, provincecode=province,
+            )  # fmt: skip
+            key, value, headers = encode(envelope)
+            await producer.send_and_wait(DOSSIERS_EVENTS, value=value, key=key, headers=list(headers))
+    finally:
+        await producer.stop()
