@@ -119,9 +119,9 @@ FROM unnest($2::text[], $3::int[], $4::uuid[], $5::text[], $6::int[], $7::text[]
 
 # A large batch's events are staged by binary COPY into a temporary table and inserted from there: asyncpg
 # encodes whole records in one pass, while every element of a bound unnest() array goes through a type check
-# (is it itself an array?) — for 5,000 dossier events 74 -> 30 ms of the client's CPU and 238 -> 170 ms in
-# all (BENCHMARKS.md, dossiers). Small batches keep the single unnest statement: staging costs two more round
-# trips. The DELETE ... RETURNING empties the stage in the insert itself, so a second append in the same
+# (is it itself an array?): client CPU per event 20.9 -> 13.8 us in batches of 5,000 (bench/event_store.py,
+# BENCHMARKS.md "Dossiers service"). Small batches keep the single unnest statement: staging costs two more
+# round trips. The DELETE ... RETURNING empties the stage in the insert itself, so a second append in the same
 # transaction never sees the first one's rows; ``n`` keeps the batch's order (positions follow it).
 _STAGE_FROM = 200
 _STAGE = """
