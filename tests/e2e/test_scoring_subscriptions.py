@@ -66,31 +66,36 @@ async def test_the_example_subscriber_follows_a_commune_and_its_province(service
                 break
             await asyncio.sleep(0.5)
         api_values = {i["key"]: i["value"] for i in body["report06"]}
-        province_body = (await api.get(f"/units/{province}/indicators", params=MARCH)).json()
-    assert api_values["r06.received"] == 29
+        assert api_values["r06.received"] == 29
 
-    march = "month:2026-03-01"
-    lines: list[dict] = []
-    for _ in range(30):  # the publisher runs every 300 ms and the relay follows: read until it caught up
-        lines = await asyncio.to_thread(
-            _subscribe,
-            kafka_bootstrap,
-            "--province",
-            province,
-            "--unit-prefix",
-            unit,
-            "--unit-prefix",
-            province,
-        )
-        last = {(x["unit"], x["period"], x["indicator"]): x for x in lines}
-        if (
-            (unit, march, "apology.rate") in last
-            and last[(unit, march, "apology.rate")]["denominator"] == 4
-            and (last.get((unit, march, "r06.received"), {}).get("value") == 29)
-            and (last.get((unit, "reporting:2025-12-15:2026-12-14", "r06.received"), {}).get("value") == 29)
-        ):
-            break
-        await asyncio.sleep(1)
+        march = "month:2026-03-01"
+        lines: list[dict] = []
+        province_received = None
+        for _ in range(30):  # the publisher runs every 300 ms and the relay follows: read until it caught up
+            # the province's value moves on after the commune's settles whenever other tests' dossiers of the
+            # same province are on the topic (a fresh read model reads it from the beginning): asked each round
+            province_body = (await api.get(f"/units/{province}/indicators", params=MARCH)).json()
+            province_received = next(i["value"] for i in province_body["report06"] if i["key"] == "r06.received")
+            lines = await asyncio.to_thread(
+                _subscribe,
+                kafka_bootstrap,
+                "--province",
+                province,
+                "--unit-prefix",
+                unit,
+                "--unit-prefix",
+                province,
+            )
+            last = {(x["unit"], x["period"], x["indicator"]): x for x in lines}
+            if (
+                (unit, march, "apology.rate") in last
+                and last[(unit, march, "apology.rate")]["denominator"] == 4
+                and (last.get((unit, march, "r06.received"), {}).get("value") == 29)
+                and (last.get((unit, "reporting:2025-12-15:2026-12-14", "r06.received"), {}).get("value") == 29)
+                and last.get((province, march, "r06.received"), {}).get("value") == province_received
+            ):
+                break
+            await asyncio.sleep(1)
 
     assert {x["unit"] for x in lines} == {unit, province}  # the filter kept this commune and the rollup only
     assert {x["province"] for x in lines} == {province}
@@ -98,9 +103,7 @@ async def test_the_example_subscriber_follows_a_commune_and_its_province(service
     for key, value in api_values.items():
         assert last[(unit, march, key)]["value"] == value, key  # the last update is the value the API serves
     assert last[(unit, march, "r06.received")]["value"] == 29
-    assert last[(province, march, "r06.received")]["value"] == next(
-        i["value"] for i in province_body["report06"] if i["key"] == "r06.received"
-    )
+    assert last[(province, march, "r06.received")]["value"] == province_received
     series: dict[tuple[str, str, str], list[object]] = defaultdict(list)
     for x in lines:
         series[(x["unit"], x["period"], x["indicator"])].append((x["value"], x["numerator"], x["denominator"]))
