@@ -18,7 +18,8 @@ crash at any point therefore either loses the whole transaction (the batch is re
 
 A batch that keeps failing is retried, then replayed one record at a time so only the record that fails
 goes to the dead-letter topic (with the exception as reason) and the consumer moves on. Connection
-failures are never blamed on a record: the runner backs off and reads again from the stored offsets.
+failures and lost races between concurrent transactions (:class:`BatchConflict`, deadlocks, serialization
+failures) are never blamed on a record: the runner backs off and reads again from the stored offsets.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from eventkit.metrics import PlumbingMetrics
 from eventkit.pg import Connection, Migration
 from eventkit.settings import KafkaSettings
 
-__all__ = ["MIGRATIONS", "ConsumedEvent", "Projection", "ProjectionRunner", "Rejection"]
+__all__ = ["MIGRATIONS", "BatchConflict", "ConsumedEvent", "Projection", "ProjectionRunner", "Rejection"]
 
 MIGRATIONS = (
     Migration(
@@ -168,6 +169,17 @@ class Projection:
 
 class _Transient(Exception):
     """Infrastructure failure: retry from the stored offsets, never dead-letter for it."""
+
+
+class BatchConflict(Exception):
+    """A batch lost a race with a concurrent transaction (another member of the consumer group, e.g. on a row
+    both touched). Raised by a projection's :meth:`Projection.apply`: the batch is retried, and once its retries
+    are spent it is read again from the stored offsets rather than bisected — no record is to blame, so none is
+    dead-lettered for it."""
+
+
+# conflicts PostgreSQL itself reports between concurrent transactions: retrying is the documented answer
+_CONFLICTS = (BatchConflict, asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
 
 
 class _SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -305,6 +317,8 @@ class ProjectionRunner:
                     raise _Transient from exc
                 _log.warning("batch failed", projection=self.name, attempt=attempt, error=repr(exc))
                 if attempt == self._max_attempts:
+                    if isinstance(exc, _CONFLICTS):
+                        raise _Transient from exc
                     await self._one_by_one([r for _, records in groups for r in records])
                 else:
                     await asyncio.sleep(0.05 * 2**attempt)
@@ -320,7 +334,7 @@ class ProjectionRunner:
                     error = None
                     break
                 except Exception as exc:
-                    if _is_transient(exc):
+                    if _is_transient(exc) or (isinstance(exc, _CONFLICTS) and attempt == self._max_attempts):
                         raise _Transient from exc
                     error = exc
                     await asyncio.sleep(0.05 * attempt)

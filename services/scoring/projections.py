@@ -16,7 +16,7 @@ import orjson
 from contracts.base import EventPayload
 from contracts.topics import DOSSIERS_EVENTS, PLANS_EVENTS, SURVEYS_EVENTS
 from eventkit.pg import Connection, Migration
-from eventkit.projection import ConsumedEvent, Projection
+from eventkit.projection import BatchConflict, ConsumedEvent, Projection
 from services.scoring.domain import count_activity
 from services.scoring.domain.dossier import (
     EVENT_TYPES,
@@ -227,7 +227,7 @@ class DossierIndicatorsProjection(Projection):
         await _add_counters(conn, delta.rows())
 
 
-class ConcurrentDossierWrite(Exception):
+class ConcurrentDossierWrite(BatchConflict):
     """Another transaction inserted dossiers this batch took for new (see :meth:`DossierIndicatorsProjection.apply`)."""
 
     def __init__(self, dossier_ids: Sequence[str]) -> None:

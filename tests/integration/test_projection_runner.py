@@ -20,7 +20,7 @@ from contracts.wire import encode
 from eventkit.deadletter import DeadLetterPublisher, read_dead_letters, replay_dead_letters
 from eventkit.kafka import build_producer
 from eventkit.pg import apply_migrations, create_pool
-from eventkit.projection import MIGRATIONS, ProjectionRunner
+from eventkit.projection import MIGRATIONS, BatchConflict, ProjectionRunner
 from eventkit.settings import KafkaSettings
 from eventkit.testing import POISON, SampleTotalsProjection, sample_event, sample_registry
 from services import cli
@@ -221,3 +221,59 @@ async def test_bad_records_are_dead_lettered_with_reason_and_origin_and_the_runn
         await producer.stop()
         await pool.close()
     assert dead_letter_topic(consumer_name).startswith("vn.cchc.deadletters.")
+
+
+class _LosesRaces(SampleTotalsProjection):
+    """Loses its first ``lost`` batches to a concurrent transaction, then applies normally."""
+
+    def __init__(self, topics: tuple[str, ...], lost: int) -> None:
+        super().__init__(topics)
+        self.lost = lost
+
+    async def apply(self, conn, events):  # type: ignore[no-untyped-def]
+        if self.lost > 0:
+            self.lost -= 1
+            raise BatchConflict("another member wrote this row first")
+        return await super().apply(conn, events)
+
+
+async def test_a_batch_that_keeps_losing_races_is_read_again_and_never_dead_lettered(
+    fresh_database, kafka_bootstrap
+) -> None:
+    topic = await create_topic(kafka_bootstrap, new_topic_name(), partitions=1)
+    await _produce(kafka_bootstrap, topic, [encode(sample_event(f"c{i}", str(i), unitcode="00004")) for i in range(20)])
+    pool = await create_pool(fresh_database, "plumbing", max_size=4)
+    projection = _LosesRaces((topic,), lost=8)  # more than a batch's retries plus a record's: bisecting would blame
+    await apply_migrations(pool, "eventkit.projection", MIGRATIONS)
+    await apply_migrations(pool, projection.name, projection.migrations)
+    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap)
+    producer = build_producer(kafka, "dlq-conflicts")
+    await producer.start()
+    consumer_name = f"sample_totals-{topic[-10:]}"
+    await create_topic(kafka_bootstrap, dead_letter_topic(consumer_name), partitions=1)
+    runner = ProjectionRunner(
+        projection=projection,
+        pool=pool,
+        kafka=kafka,
+        registry=sample_registry(),
+        dead_letters=DeadLetterPublisher(producer, consumer_name),
+        group_id=f"g-{topic}",
+    )
+    stop = asyncio.Event()
+    await runner.start()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        for _ in range(300):
+            if await pool.fetchval("SELECT coalesce(sum(next_offset), 0) FROM projection_offsets") >= 20:
+                break
+            await asyncio.sleep(0.1)
+        assert projection.lost == 0  # every lost race was retried
+        counts, _ = await _read_model(fresh_database)
+        assert counts == Counter({"00004": 20})  # every event applied once
+        assert await read_dead_letters(kafka_bootstrap, consumer_name) == []  # and none blamed
+    finally:
+        stop.set()
+        await task
+        await runner.stop()
+        await producer.stop()
+        await pool.close()
