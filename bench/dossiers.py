@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -84,12 +85,44 @@ async def bench_import(url: str, n: int, workers: int = 1) -> dict:
     }
 
 
+def run_stages(path: Path, the_intake: Any, calendar: WorkingCalendar, now: datetime) -> tuple[Any, dict[str, float]]:
+    """The intake's pure stages over the records of ``path``, no I/O: (the streams they leave, CPU seconds
+    per stage). The streams hold the events an import would append (``_Stream.appended``)."""
+    from services.dossiers.domain import overdue_watch  # noqa: PLC0415 - only these modes need them
+    from services.dossiers.intake import _Stream  # noqa: PLC0415
+
+    times: dict[str, float] = {}
+    t = time.process_time()
+    groups = [
+        map_sync_body(r, source="b", default_unit=None, due_at_of=calendar.due_at)  # type: ignore[arg-type]
+        for _, r in iter_records(path)
+    ]
+    times["map (DVCQG record -> validated facts)"] = time.process_time() - t
+    t = time.process_time()
+    prepared = [the_intake._prepare(g) for g in groups]
+    times["prepare (units, pseudonym, ids)"] = time.process_time() - t
+    streams: dict[str, _Stream] = {}
+    seen: set = set()  # type: ignore[type-arg]
+    t = time.process_time()
+    outcomes = [the_intake._judge_group(p, streams, seen, now) for p in prepared]
+    times["judge (decide + verdicts + envelopes)"] = time.process_time() - t
+    assert all(o.status == "accepted" for o in outcomes)
+    events = [e for o in outcomes for e in o.events]
+    t = time.process_time()
+    postgres._columns(events)
+    times["event rows"] = time.process_time() - t
+    t = time.process_time()
+    for st in streams.values():
+        assert st.unit is not None
+        st.state.to_json()
+        overdue_watch(st.state, the_intake._judge_of(st.unit.province_code, st.state.agency_code), now)
+    times["snapshots"] = time.process_time() - t
+    return streams, times
+
+
 def bench_stages(n: int, repeat: int = 3) -> dict:
     """CPU seconds (process time, best of ``repeat``) per record of the intake's pure stages, no I/O: the
     figure that stays comparable on a machine shared with other work, where wall-clock rates move ±40 %."""
-    from services.dossiers.domain import overdue_watch  # noqa: PLC0415 - only this mode needs them
-    from services.dossiers.intake import _Stream  # noqa: PLC0415
-
     best: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
         path = write_jsonl(Path(tmp) / "export.jsonl", n)
@@ -97,32 +130,7 @@ def bench_stages(n: int, repeat: int = 3) -> dict:
         the_intake = build_intake(_settings("unused"), store=None)  # type: ignore[arg-type] - no storage here
         now = datetime.now(UTC)
         for _ in range(repeat):
-            times: dict[str, float] = {}
-            t = time.process_time()
-            groups = [
-                map_sync_body(r, source="b", default_unit=None, due_at_of=calendar.due_at)  # type: ignore[arg-type]
-                for _, r in iter_records(path)
-            ]
-            times["map (DVCQG record -> validated facts)"] = time.process_time() - t
-            t = time.process_time()
-            prepared = [the_intake._prepare(g) for g in groups]
-            times["prepare (units, pseudonym, ids)"] = time.process_time() - t
-            streams: dict[str, _Stream] = {}
-            seen: set = set()  # type: ignore[type-arg]
-            t = time.process_time()
-            outcomes = [the_intake._judge_group(p, streams, seen, now) for p in prepared]  # type: ignore[arg-type]
-            times["judge (decide + verdicts + envelopes)"] = time.process_time() - t
-            assert all(o.status == "accepted" for o in outcomes)
-            events = [e for o in outcomes for e in o.events]
-            t = time.process_time()
-            postgres._columns(events)
-            times["event rows"] = time.process_time() - t
-            t = time.process_time()
-            for st in streams.values():
-                assert st.unit is not None
-                st.state.to_json()
-                overdue_watch(st.state, the_intake._judge_of(st.unit.province_code, st.state.agency_code), now)
-            times["snapshots"] = time.process_time() - t
+            _, times = run_stages(path, the_intake, calendar, now)
             for name, seconds in times.items():
                 best[name] = min(best.get(name, seconds), seconds)
     result: dict = {name: round(seconds / n * 1e6, 1) for name, seconds in best.items()}

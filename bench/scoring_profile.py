@@ -88,18 +88,23 @@ def time_statements() -> None:
         setattr(Connection, method, timed)
 
 
-async def profile(url: str, dossiers: int, sql_timers: bool) -> None:
-    records = dossier_records(dossiers, prefix="P")
-    pool = await _prepared_pool(url, f"bench_profile_{uuid.uuid4().hex[:6]}")
+def offline_runner(pool: Any) -> ProjectionRunner:
+    """The dossier projection's runner as the service builds it, fed from memory (its consumer never starts)."""
     view = DossierIndicatorsProjection(legacy_district_of, dossier_change_hook(lambda: datetime.now(UTC)))
     view.topics = (TOPIC,)
-    runner = ProjectionRunner(
+    return ProjectionRunner(
         projection=view,
         pool=pool,
         kafka=KafkaSettings(bootstrap_servers="127.0.0.1:9"),  # never started: the batches come from memory
         registry=default_registry(),
         dead_letters=DeadLetterPublisher(None, view.name),  # type: ignore[arg-type]  # nothing is dead-lettered
     )
+
+
+async def profile(url: str, dossiers: int, sql_timers: bool) -> None:
+    records = dossier_records(dossiers, prefix="P")
+    pool = await _prepared_pool(url, f"bench_profile_{uuid.uuid4().hex[:6]}")
+    runner = offline_runner(pool)
     if sql_timers:
         time_statements()
     tune_gc()
