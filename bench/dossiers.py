@@ -37,7 +37,7 @@ from bench.run import _raw_getmany, _topic, bench_infra, console
 from contracts.registry import default_registry
 from eventkit import postgres, projection, relay
 from eventkit.deadletter import DeadLetterPublisher
-from eventkit.heap import settle_heap
+from eventkit.heap import settle_heap_for_batches
 from eventkit.kafka import build_producer
 from eventkit.pg import apply_migrations, create_pool
 from eventkit.postgres import PostgresEventStore
@@ -227,9 +227,10 @@ async def inbox_worker(url: str, bootstrap: str, schema: str, inbound: str, grou
     """A second (third...) inbox process in the same consumer group: stops when every fact is consumed."""
     pool, _, producer, runner = await _inbox_runner(url, bootstrap, schema, inbound, group)
     await runner.start()
-    settle_heap()  # as the service does once its components are started (eventkit.service)
+    settle_heap_for_batches()  # as the service does (services.dossiers.app, eventkit.service)
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))
+    print("ready", flush=True)  # the parent starts its clock once every worker is in the group
     done_sql = "SELECT coalesce(sum(next_offset), 0) FROM projection_offsets WHERE projection = 'dossiers.inbound'"
     while True:  # polled: the offsets are committed by whichever process holds the partition
         if await pool.fetchval(done_sql) >= facts:
@@ -269,28 +270,38 @@ async def bench_inbound(url: str, bootstrap: str, n_records: int, processes: int
         topic_of=lambda _t: out,
         progress_topic=progress_topic,
     )
+    consumed_sql = "SELECT coalesce(sum(next_offset), 0) FROM projection_offsets WHERE projection = $1"
     workers = [
         await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.dossiers", "--worker", url, bootstrap, schema, inbound, group, str(facts)
+            sys.executable,
+            *("-m", "bench.dossiers", "--worker", url, bootstrap, schema, inbound, group, str(facts)),
+            stdout=asyncio.subprocess.PIPE,
         )
         for _ in range(processes - 1)
     ]
+    for worker in workers:  # started and in the group (importing the service takes a few seconds)
+        assert worker.stdout is not None
+        line = await asyncio.wait_for(worker.stdout.readline(), timeout=120)
+        assert line.strip() == b"ready", f"inbox worker said {line!r}"
     await runner.start()
     await relayer.start()
-    settle_heap()  # as the service does once its components are started (eventkit.service)
+    settle_heap_for_batches()  # as the service does (services.dossiers.app, eventkit.service)
     stop = asyncio.Event()
     started = time.perf_counter()
     cpu_started = time.process_time()
+    # the facts workers took alone before this process joined the group are not counted
+    consumed_before = int(await pool.fetchval(consumed_sql, inbox.name))
     tasks = [asyncio.create_task(runner.run(stop)), asyncio.create_task(relayer.run(stop))]
     consumed = stored = 0
+    progress: list[tuple[float, int]] = []
     while True:
         await asyncio.sleep(0.5)
-        consumed = await pool.fetchval(
-            "SELECT coalesce(sum(next_offset), 0) FROM projection_offsets WHERE projection = $1", inbox.name
-        )
-        stored = await pool.fetchval("SELECT count(*) FROM es_events")
-        if consumed >= facts and await _committed_count(bootstrap, out) >= stored:
-            break
+        consumed = int(await pool.fetchval(consumed_sql, inbox.name))
+        progress.append((time.perf_counter(), consumed))
+        if consumed >= facts:
+            stored = await pool.fetchval("SELECT count(*) FROM es_events")
+            if await _committed_count(bootstrap, out) >= stored:
+                break
     elapsed = time.perf_counter() - started
     cpu_s = time.process_time() - cpu_started
     stop.set()
@@ -302,19 +313,33 @@ async def bench_inbound(url: str, bootstrap: str, n_records: int, processes: int
     for worker in workers:
         await worker.wait()
     # the published count includes Kafka's transaction markers in end offsets: report the stored count
+    counted = facts - consumed_before
+    steady = _steady_rate(progress, consumed_before, facts)
     return {
         "inbox_processes": processes,
         "records": n_records,
         "inbound_facts": facts,
+        "facts_taken_before_the_clock": consumed_before,
         "canonical_events_published": stored,
-        "inbound_facts_per_s": facts / elapsed,
-        "canonical_events_per_s": stored / elapsed,
+        "inbound_facts_per_s": counted / elapsed,
+        "canonical_events_per_s": stored * counted / facts / elapsed,
+        # between 10 % and 90 % of the facts stored: no start-up, no rebalance, no tail of a last partition
+        "steady_facts_per_s": steady,
+        "steady_canonical_events_per_s": steady * stored / facts,
         "baseline_raw_getmany_per_s": facts / raw_s,
         "ratio": raw_s / elapsed,
         # CPU of this process (inbox + relay; with several inbox processes only the first) per inbound fact:
         # unlike the rates it barely moves when other work shares the machine
         "inbox_process_cpu_us_per_fact": cpu_s / facts * 1e6,
     }
+
+
+def _steady_rate(progress: list[tuple[float, int]], first: int, last: int) -> float:
+    """Facts per second between the samples where 10 % and 90 % of ``first..last`` were stored."""
+    low, high = first + (last - first) // 10, first + (last - first) * 9 // 10
+    start = next((t, n) for t, n in progress if n >= low)
+    end = next((t, n) for t, n in progress if n >= high)
+    return (end[1] - start[1]) / (end[0] - start[0]) if end[0] > start[0] else float("nan")
 
 
 async def main(args: argparse.Namespace) -> dict:

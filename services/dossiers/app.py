@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 
 from contracts.registry import default_registry
 from eventkit.deadletter import DeadLetterPublisher
+from eventkit.heap import settle_heap_for_batches
 from eventkit.pg import apply_migrations
 from eventkit.projection import ProjectionRunner
 from eventkit.service import Component, Runtime, ServiceSettings, service_app, store_and_relay
@@ -55,6 +56,8 @@ def build_app(
         router = api.api_router(
             pool=runtime.pool, intake=the_intake, registry=registry, clock=clock, judge_of=judges(own)
         )
+        # the inbox judges thousands of facts per batch: their objects must die young (eventkit.heap)
+        settle_heap_for_batches()
         return [inbox, scheduler, relay], [router]
 
     return service_app(

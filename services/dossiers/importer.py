@@ -32,7 +32,7 @@ import asyncpg
 
 from contracts.registry import default_registry
 from eventkit import postgres
-from eventkit.heap import settle_heap
+from eventkit.heap import settle_heap_for_batches
 from eventkit.pg import Migration, apply_migrations, create_pool
 from eventkit.postgres import PostgresEventStore
 from eventkit.worktime import WorkingCalendar
@@ -228,7 +228,7 @@ async def run_import(
             if on_progress:
                 on_progress(summary.records_done, summary.total)
             the_intake = build_intake(settings, PostgresEventStore(pool, default_registry()))
-            settle_heap()  # the unit registry and calendars: kept out of every full collection
+            settle_heap_for_batches()  # the unit registry and calendars out of every full collection
             await _import_records(pool, the_intake, job, summary, on_progress)
         if summary.rejected:
             summary.rejects_path = str(rejects)
@@ -351,7 +351,7 @@ async def _run_shard(job: _Job) -> ImportSummary:
             "SELECT records_done FROM import_progress WHERE file_sha256 = $1", job.key
         )
         the_intake = build_intake(job.settings, PostgresEventStore(pool, default_registry()))
-        settle_heap()
+        settle_heap_for_batches()
         await _import_records(pool, the_intake, job, summary, None)
     finally:
         await pool.close()

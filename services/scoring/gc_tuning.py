@@ -16,14 +16,12 @@ makes; a larger threshold lets at most that many cycle-bound objects wait a litt
 
 from __future__ import annotations
 
-from eventkit.heap import settle_heap
+from eventkit.heap import BATCH_YOUNG_THRESHOLD, settle_heap_for_batches
 
 __all__ = ["YOUNG_THRESHOLD", "tune_gc"]
 
 #: container allocations (net) between young-generation collections (CPython's default: 700)
-YOUNG_THRESHOLD = 50_000
-#: young collections per middle-generation one, middle per full (defaults: 10, 10)
-_OLDER = (20, 20)
+YOUNG_THRESHOLD = BATCH_YOUNG_THRESHOLD
 
 
 def tune_gc() -> None:
@@ -32,4 +30,4 @@ def tune_gc() -> None:
     Call it once the long-lived state is loaded (modules, configurations, the unit registry); calling it
     again freezes what has been added since, which is harmless.
     """
-    settle_heap(YOUNG_THRESHOLD, _OLDER)
+    settle_heap_for_batches()
