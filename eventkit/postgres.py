@@ -21,6 +21,7 @@ This only happens to callers that wrote something else before appending in the s
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import asyncpg
@@ -121,26 +122,29 @@ FROM unnest($2::text[], $3::int[], $4::uuid[], $5::text[], $6::int[], $7::text[]
 # encodes whole records in one pass, while every element of a bound unnest() array goes through a type check
 # (is it itself an array?): client CPU per event 20.9 -> 13.8 us in batches of 5,000 (bench/event_store.py,
 # BENCHMARKS.md "Dossiers service"). Small batches keep the single unnest statement: staging costs two more
-# round trips. The DELETE ... RETURNING empties the stage in the insert itself, so a second append in the same
-# transaction never sees the first one's rows; ``n`` keeps the batch's order (positions follow it).
+# round trips. The stage empties itself at commit (ON COMMIT DELETE ROWS); a second append in the same
+# transaction stages under a new ``k`` and inserts only its own rows (reading them with DELETE ... RETURNING
+# instead cost the database ≈ 5 us more per event, a fifth of the insert); ``n`` keeps the batch's order
+# (positions follow it).
 _STAGE_FROM = 200
 _STAGE = """
 DO $$ BEGIN
-    IF to_regclass('pg_temp.es_append_in') IS NULL THEN
-        CREATE TEMP TABLE es_append_in (
-            n int, s text, v int, id uuid, t text, sv int, src text, at timestamptz, u text, p text, c text,
-            ca text, d text, l text
+    IF to_regclass('pg_temp.es_append_stage') IS NULL THEN
+        CREATE TEMP TABLE es_append_stage (
+            k bigint, n int, s text, v int, id uuid, t text, sv int, src text, at timestamptz, u text, p text,
+            c text, ca text, d text, l text
         ) ON COMMIT DELETE ROWS;
     END IF;
 END $$
 """
-_STAGE_COLUMNS = ("n", "s", "v", "id", "t", "sv", "src", "at", "u", "p", "c", "ca", "d", "l")
+_STAGE_COLUMNS = ("k", "n", "s", "v", "id", "t", "sv", "src", "at", "u", "p", "c", "ca", "d", "l")
 _INSERT_STAGED = """
-WITH staged AS (DELETE FROM pg_temp.es_append_in RETURNING *)
 INSERT INTO es_events (txid, stream_id, version, event_id, type, schema_version, source, occurred_at,
                        unitcode, provincecode, correlation_id, causation_id, data, legacy_unitcode)
-SELECT $1, s, v, id, t, sv, src, at, u, p, c, ca, d::jsonb, l FROM staged ORDER BY n
+SELECT $1, s, v, id, t, sv, src, at, u, p, c, ca, d::jsonb, l FROM pg_temp.es_append_stage WHERE k = $2 ORDER BY n
 """
+#: the stage key of each staged append (unique within the process, hence within any of its transactions)
+_stage_keys = itertools.count(1)
 
 # new streams and their events in ONE statement (the hot path of intakes whose streams are always new): the
 # transaction id is taken once, a stream that exists fails the insert of es_streams (unique violation), and
@@ -440,8 +444,10 @@ async def _insert_staged(
 ) -> None:
     """The insert of ``_INSERT_MANY``, its rows staged by COPY (see ``_STAGE``)."""
     await conn.execute(_STAGE)
+    key = next(_stage_keys)
     records = [
         (
+            key,
             n,
             stream_id,
             version,
@@ -459,8 +465,8 @@ async def _insert_staged(
         )
         for n, (stream_id, version, e) in enumerate(zip(streams, versions, events, strict=True))
     ]
-    await conn.copy_records_to_table("es_append_in", schema_name="pg_temp", columns=_STAGE_COLUMNS, records=records)
-    await conn.execute(_INSERT_STAGED, txid)
+    await conn.copy_records_to_table("es_append_stage", schema_name="pg_temp", columns=_STAGE_COLUMNS, records=records)
+    await conn.execute(_INSERT_STAGED, txid, key)
 
 
 def _columns(events: Sequence[NewEvent]) -> tuple[list[object], ...]:
