@@ -43,12 +43,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer
 
 from bench.dossiers import SECRET, run_stages
 from bench.dvcqg_gen import write_jsonl
 from bench.output import save_result
-from bench.run import _topic, bench_infra, console
+from bench.run import _topic, bench_infra, console, raw_consumer
 from bench.scoring import _prepared_pool, _produce, dossier_records
 from bench.scoring_profile import batches as profile_batches
 from bench.scoring_profile import offline_runner
@@ -216,15 +215,7 @@ async def kafka_floor(bootstrap: str, events: int, repeat: int) -> dict[str, Any
     broker_s: list[float] = []
     wall_s: list[float] = []
     for _ in range(repeat):
-        consumer = AIOKafkaConsumer(
-            topic,
-            bootstrap_servers=bootstrap,
-            group_id=f"bench-floor-{uuid.uuid4().hex[:6]}",
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_poll_records=5000,
-            isolation_level="read_committed",
-        )
+        consumer = raw_consumer(bootstrap, topic)
         await consumer.start()
         seen = 0
         first = await consumer.getmany(timeout_ms=10_000, max_records=5000)  # the group joined, fetching

@@ -116,10 +116,10 @@ async def bench_relay(url: str, bootstrap: str, n: int) -> dict:
 # --- projection runner -------------------------------------------------------------------------------
 
 
-async def _raw_getmany(bootstrap: str, topic: str, n: int) -> float:
-    # the same consumer settings as ProjectionRunner (read_committed: a partner's transactional producer
-    # must never make aborted records count), so the ratio measures the runner, not a config difference
-    consumer = AIOKafkaConsumer(
+def raw_consumer(bootstrap: str, topic: str) -> AIOKafkaConsumer:
+    """A baseline consumer with ProjectionRunner's settings (read_committed: a partner's transactional
+    producer must never make aborted records count), so a ratio measures the runner, not a config difference."""
+    return AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
         group_id=f"bench-raw-{uuid.uuid4().hex[:6]}",
@@ -128,6 +128,10 @@ async def _raw_getmany(bootstrap: str, topic: str, n: int) -> float:
         max_poll_records=5000,
         isolation_level="read_committed",
     )
+
+
+async def _raw_getmany(bootstrap: str, topic: str, n: int) -> float:
+    consumer = raw_consumer(bootstrap, topic)
     await consumer.start()
     seen, started = 0, None
     while seen < n:
