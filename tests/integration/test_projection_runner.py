@@ -10,9 +10,11 @@ import sys
 import uuid
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaProducer
 from typer.testing import CliRunner
 
 from contracts.topics import dead_letter_topic
@@ -82,6 +84,31 @@ def _run_child(url: str, bootstrap: str, topic: str, expect: int, *crash: str, d
     return proc.returncode
 
 
+async def _runner_with_dead_letters(
+    database: str, bootstrap: str, topic: str, projection: SampleTotalsProjection, producer_name: str, **kw: Any
+) -> tuple[asyncpg.Pool, AIOKafkaProducer, ProjectionRunner, str]:
+    """A migrated pool, a started dead-letter producer, and a runner of ``projection`` over ``topic`` whose
+    dead letters go to a topic of their own (created): (pool, producer, runner, consumer name)."""
+    pool = await create_pool(database, "plumbing", max_size=4)
+    await apply_migrations(pool, "eventkit.projection", MIGRATIONS)
+    await apply_migrations(pool, projection.name, projection.migrations)
+    kafka = KafkaSettings(bootstrap_servers=bootstrap)
+    producer = build_producer(kafka, producer_name)
+    await producer.start()
+    consumer_name = f"sample_totals-{topic[-10:]}"
+    await create_topic(bootstrap, dead_letter_topic(consumer_name), partitions=1)
+    runner = ProjectionRunner(
+        projection=projection,
+        pool=pool,
+        kafka=kafka,
+        registry=sample_registry(),
+        dead_letters=DeadLetterPublisher(producer, consumer_name),
+        group_id=f"g-{topic}",
+        **kw,
+    )
+    return pool, producer, runner, consumer_name
+
+
 @pytest.mark.parametrize(
     ("point", "nth"),
     [("fetched", 3), ("applied", 3), ("db_committed", 3), ("kafka_committed", 1)],
@@ -132,23 +159,8 @@ async def test_bad_records_are_dead_lettered_with_reason_and_origin_and_the_runn
     ]
     await _produce(kafka_bootstrap, topic, [encode(e) for e in good[:15]] + bad + [encode(e) for e in good[15:]])
 
-    pool = await create_pool(fresh_database, "plumbing", max_size=4)
-    projection = SampleTotalsProjection((topic,))
-    await apply_migrations(pool, "eventkit.projection", MIGRATIONS)
-    await apply_migrations(pool, projection.name, projection.migrations)
-    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap)
-    producer = build_producer(kafka, "dlq")
-    await producer.start()
-    consumer_name = f"sample_totals-{topic[-10:]}"
-    await create_topic(kafka_bootstrap, dead_letter_topic(consumer_name), partitions=1)
-    runner = ProjectionRunner(
-        projection=projection,
-        pool=pool,
-        kafka=kafka,
-        registry=sample_registry(),
-        dead_letters=DeadLetterPublisher(producer, consumer_name),
-        max_records=100,
-        group_id=f"g-{topic}",
+    pool, producer, runner, consumer_name = await _runner_with_dead_letters(
+        fresh_database, kafka_bootstrap, topic, SampleTotalsProjection((topic,)), "dlq", max_records=100
     )
     stop = asyncio.Event()
     await runner.start()
@@ -242,22 +254,9 @@ async def test_a_batch_that_keeps_losing_races_is_read_again_and_never_dead_lett
 ) -> None:
     topic = await create_topic(kafka_bootstrap, new_topic_name(), partitions=1)
     await _produce(kafka_bootstrap, topic, [encode(sample_event(f"c{i}", str(i), unitcode="00004")) for i in range(20)])
-    pool = await create_pool(fresh_database, "plumbing", max_size=4)
     projection = _LosesRaces((topic,), lost=8)  # more than a batch's retries plus a record's: bisecting would blame
-    await apply_migrations(pool, "eventkit.projection", MIGRATIONS)
-    await apply_migrations(pool, projection.name, projection.migrations)
-    kafka = KafkaSettings(bootstrap_servers=kafka_bootstrap)
-    producer = build_producer(kafka, "dlq-conflicts")
-    await producer.start()
-    consumer_name = f"sample_totals-{topic[-10:]}"
-    await create_topic(kafka_bootstrap, dead_letter_topic(consumer_name), partitions=1)
-    runner = ProjectionRunner(
-        projection=projection,
-        pool=pool,
-        kafka=kafka,
-        registry=sample_registry(),
-        dead_letters=DeadLetterPublisher(producer, consumer_name),
-        group_id=f"g-{topic}",
+    pool, producer, runner, consumer_name = await _runner_with_dead_letters(
+        fresh_database, kafka_bootstrap, topic, projection, "dlq-conflicts"
     )
     stop = asyncio.Event()
     await runner.start()
