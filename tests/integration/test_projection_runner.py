@@ -1,6 +1,7 @@
 """The projection runner on the real broker and database: exactly-once effects across crashes, dead letters."""
 
 import asyncio
+import contextlib
 import dataclasses
 import functools
 import os
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -84,11 +86,12 @@ def _run_child(url: str, bootstrap: str, topic: str, expect: int, *crash: str, d
     return proc.returncode
 
 
-async def _runner_with_dead_letters(
+@contextlib.asynccontextmanager
+async def _running_with_dead_letters(
     database: str, bootstrap: str, topic: str, projection: SampleTotalsProjection, producer_name: str, **kw: Any
-) -> tuple[asyncpg.Pool, AIOKafkaProducer, ProjectionRunner, str]:
-    """A migrated pool, a started dead-letter producer, and a runner of ``projection`` over ``topic`` whose
-    dead letters go to a topic of their own (created): (pool, producer, runner, consumer name)."""
+) -> AsyncIterator[tuple[asyncpg.Pool, AIOKafkaProducer, str]]:
+    """A runner of ``projection`` over ``topic``, running, whose dead letters go to a topic of their own:
+    yields (its migrated pool, the started dead-letter producer, the consumer name); stops it all after."""
     pool = await create_pool(database, "plumbing", max_size=4)
     await apply_migrations(pool, "eventkit.projection", MIGRATIONS)
     await apply_migrations(pool, projection.name, projection.migrations)
@@ -106,7 +109,17 @@ async def _runner_with_dead_letters(
         group_id=f"g-{topic}",
         **kw,
     )
-    return pool, producer, runner, consumer_name
+    stop = asyncio.Event()
+    await runner.start()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        yield pool, producer, consumer_name
+    finally:
+        stop.set()
+        await task
+        await runner.stop()
+        await producer.stop()
+        await pool.close()
 
 
 @pytest.mark.parametrize(
@@ -159,13 +172,9 @@ async def test_bad_records_are_dead_lettered_with_reason_and_origin_and_the_runn
     ]
     await _produce(kafka_bootstrap, topic, [encode(e) for e in good[:15]] + bad + [encode(e) for e in good[15:]])
 
-    pool, producer, runner, consumer_name = await _runner_with_dead_letters(
+    async with _running_with_dead_letters(
         fresh_database, kafka_bootstrap, topic, SampleTotalsProjection((topic,)), "dlq", max_records=100
-    )
-    stop = asyncio.Event()
-    await runner.start()
-    task = asyncio.create_task(runner.run(stop))
-    try:
+    ) as (pool, producer, consumer_name):
 
         async def offsets_total() -> int:
             return await pool.fetchval("SELECT coalesce(sum(next_offset), 0) FROM projection_offsets")
@@ -226,12 +235,6 @@ async def test_bad_records_are_dead_lettered_with_reason_and_origin_and_the_runn
         args = ["deadletters", "replay", consumer_name]
         refused = await asyncio.to_thread(CliRunner().invoke, cli.app, args, env=env)
         assert refused.exit_code != 0  # neither --offset nor --all: nothing is replayed by accident
-    finally:
-        stop.set()
-        await task
-        await runner.stop()
-        await producer.stop()
-        await pool.close()
     assert dead_letter_topic(consumer_name).startswith("vn.cchc.deadletters.")
 
 
@@ -255,13 +258,11 @@ async def test_a_batch_that_keeps_losing_races_is_read_again_and_never_dead_lett
     topic = await create_topic(kafka_bootstrap, new_topic_name(), partitions=1)
     await _produce(kafka_bootstrap, topic, [encode(sample_event(f"c{i}", str(i), unitcode="00004")) for i in range(20)])
     projection = _LosesRaces((topic,), lost=8)  # more than a batch's retries plus a record's: bisecting would blame
-    pool, producer, runner, consumer_name = await _runner_with_dead_letters(
-        fresh_database, kafka_bootstrap, topic, projection, "dlq-conflicts"
-    )
-    stop = asyncio.Event()
-    await runner.start()
-    task = asyncio.create_task(runner.run(stop))
-    try:
+    async with _running_with_dead_letters(fresh_database, kafka_bootstrap, topic, projection, "dlq-conflicts") as (
+        pool,
+        _,
+        consumer_name,
+    ):
         for _ in range(300):
             if await pool.fetchval("SELECT coalesce(sum(next_offset), 0) FROM projection_offsets") >= 20:
                 break
@@ -270,9 +271,3 @@ async def test_a_batch_that_keeps_losing_races_is_read_again_and_never_dead_lett
         counts, _ = await _read_model(fresh_database)
         assert counts == Counter({"00004": 20})  # every event applied once
         assert await read_dead_letters(kafka_bootstrap, consumer_name) == []  # and none blamed
-    finally:
-        stop.set()
-        await task
-        await runner.stop()
-        await producer.stop()
-        await pool.close()
