@@ -69,6 +69,7 @@ from contracts.topics import DOSSIERS_EVENTS, TOPICS
 from contracts.wire import encode
 from eventkit import projection
 from eventkit.deadletter import DeadLetterPublisher
+from eventkit.heap import settle_heap_for_batches
 from eventkit.http_server import CoalescingHttpToolsProtocol
 from eventkit.kafka import build_producer
 from eventkit.pg import apply_migrations, create_pool
@@ -79,7 +80,6 @@ from infra.topics import provision_topics, topic_spec
 from services.scoring.app import legacy_district_of, scoring_projections
 from services.scoring.configs import load_configs
 from services.scoring.domain.periods import PeriodKind
-from services.scoring.gc_tuning import tune_gc
 from services.scoring.indicator_api import IndicatorQueries, indicator_router
 from services.scoring.projections import DossierIndicatorsProjection, UnitActivityProjection
 from services.scoring.rebuild import rebuild
@@ -217,7 +217,7 @@ async def _timed(url: str, schema: str, bootstrap: str, view: Projection, n: int
     producer = build_producer(KafkaSettings(bootstrap_servers=bootstrap), "bench-dlq")
     await producer.start()
     runner = _TimedRunner(n, **_runner_kwargs(pool, bootstrap, view, producer))
-    tune_gc()  # as the service does once it is set up (services.scoring.app)
+    settle_heap_for_batches()  # as the service does once it is set up (services.scoring.app)
     await runner.start()
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))
@@ -361,7 +361,7 @@ async def bench_freshness(url: str, bootstrap: str, rate: int, seconds: int) -> 
     kwargs = _runner_kwargs(pool, bootstrap, view, dlq)
     kwargs["max_records"] = 5000
     runner = _CommitClock(**kwargs)
-    tune_gc()  # as the service does once it is set up (services.scoring.app)
+    settle_heap_for_batches()  # as the service does once it is set up (services.scoring.app)
     await runner.start()
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run(stop))

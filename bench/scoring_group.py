@@ -25,12 +25,12 @@ import uvloop
 from bench.run import _TimedRunner
 from contracts.registry import default_registry
 from eventkit.deadletter import DeadLetterPublisher
+from eventkit.heap import settle_heap_for_batches
 from eventkit.kafka import build_producer
 from eventkit.pg import create_pool
 from eventkit.projection import Batch
 from eventkit.settings import KafkaSettings
 from services.scoring.app import legacy_district_of
-from services.scoring.gc_tuning import tune_gc
 from services.scoring.projections import DossierIndicatorsProjection
 from services.scoring.subscriptions import dossier_change_hook
 
@@ -73,7 +73,7 @@ async def _member(url: str, schema: str, bootstrap: str, topic: str, group: str,
         group_id=group,
         max_records=5000,
     )
-    tune_gc()
+    settle_heap_for_batches()
     await runner.start()
     while not go.is_set():  # report the assignment until every member has its share (rebalances move it)
         out.put(("assigned", (os.getpid(), runner.assigned())))

@@ -33,11 +33,11 @@ from asyncpg.connection import Connection
 from bench.scoring import Record, _prepared_pool, dossier_records
 from contracts.registry import default_registry
 from eventkit.deadletter import DeadLetterPublisher
+from eventkit.heap import settle_heap_for_batches
 from eventkit.projection import Batch, ProjectionRunner
 from eventkit.settings import KafkaSettings
 from infra.local import LocalPostgres
 from services.scoring.app import legacy_district_of
-from services.scoring.gc_tuning import tune_gc
 from services.scoring.projections import DossierIndicatorsProjection
 from services.scoring.subscriptions import dossier_change_hook
 
@@ -107,7 +107,7 @@ async def profile(url: str, dossiers: int, sql_timers: bool) -> None:
     runner = offline_runner(pool)
     if sql_timers:
         time_statements()
-    tune_gc()
+    settle_heap_for_batches()
     wall, cpu = time.perf_counter(), time.process_time()
     for batch in batches(records):
         await runner.process_batch(batch)

@@ -9,13 +9,13 @@ from fastapi import APIRouter, FastAPI
 
 from contracts.registry import default_registry
 from eventkit.deadletter import DeadLetterPublisher
+from eventkit.heap import settle_heap_for_batches
 from eventkit.pg import apply_migrations
 from eventkit.projection import Projection, ProjectionRunner
 from eventkit.service import Component, Runtime, ServiceSettings, service_app, store_and_relay
 from eventkit.units import MERGER_DATE, ResolvedUnit, UnitRegistry
 from services.scoring.configs import load_aggregators, load_configs
 from services.scoring.dirty import UnitDaysHook
-from services.scoring.gc_tuning import tune_gc
 from services.scoring.indicator_api import IndicatorQueries, indicator_router
 from services.scoring.papi import MIGRATIONS as PAPI_MIGRATIONS
 from services.scoring.papi import MIGRATIONS_NAME as PAPI_MIGRATIONS_NAME
@@ -104,7 +104,7 @@ def build_app(settings: ScoringSettings | None = None, shell: ServiceSettings | 
         if "publisher" in roles:
             components.extend(_publisher_and_relay(runtime, own, queries))
         started.append(queries)
-        tune_gc()  # the long-lived state is loaded: keep it out of the collections the batches trigger
+        settle_heap_for_batches()  # the long-lived state is loaded: keep it out of the collections the batches trigger
         return components, routers if "api" in roles else []
 
     started: list[IndicatorQueries] = []  # the queries of the running service, for the table lane

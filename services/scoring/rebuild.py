@@ -36,10 +36,10 @@ from aiokafka.structs import ConsumerRecord
 from contracts.registry import Registry, default_registry
 from eventkit import projection as plumbing
 from eventkit.deadletter import DeadLetterPublisher
+from eventkit.heap import settle_heap_for_batches
 from eventkit.pg import Connection, apply_migrations, create_pool, quote_ident
 from eventkit.projection import Projection, ProjectionRunner
 from eventkit.settings import KafkaSettings
-from services.scoring.gc_tuning import tune_gc
 from services.scoring.rebuild_workers import ShareJob, replay_in_workers, shares
 
 __all__ = ["RebuildReport", "Replay", "TableReport", "rebuild", "replay_consumer", "replay_runners"]
@@ -369,7 +369,7 @@ async def rebuild(
     if workers > 1 and (registry is not default_registry() or not {p.name for p in projections} <= _service_names()):
         msg = "rebuild workers replay the service's own projections with the default registry; else use workers=1"
         raise ValueError(msg)
-    tune_gc()  # the replay is one long run of projection batches, as in the service
+    settle_heap_for_batches()  # the replay is one long run of projection batches, as in the service
     started = time.perf_counter()
     stamp = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
     live = quote_ident(schema)

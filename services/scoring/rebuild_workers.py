@@ -23,9 +23,9 @@ import asyncpg
 from aiokafka import TopicPartition
 
 from contracts.registry import Registry
+from eventkit.heap import settle_heap_for_batches
 from eventkit.pg import create_pool
 from eventkit.settings import KafkaSettings
-from services.scoring.gc_tuning import tune_gc
 
 __all__ = ["ShareJob", "replay_in_workers", "shares"]
 
@@ -56,7 +56,7 @@ def shares(partitions: Sequence[TopicPartition], workers: int) -> list[list[Topi
 
 def _run_share(job: ShareJob) -> tuple[int, float | None]:
     """Worker process entry point: replay the share; the records consumed and the worker's peak RSS in MB."""
-    tune_gc()
+    settle_heap_for_batches()
     return asyncio.run(_replay_share(job)), _peak_rss_mb()
 
 
