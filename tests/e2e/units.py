@@ -9,8 +9,10 @@ import random
 
 from eventkit.units import UnitRegistry
 
-# units other e2e tests use by fixed code (test_dossiers_month: 00004; test_scoring_merger_history: 00097)
-_TAKEN: set[str] = {"00004", "00097"}
+# units other e2e tests use by fixed code (test_dossiers_month: 00004; test_scoring_merger_history: 00097;
+# test_plans_timeliness imports the seed plan of xã Ba Nam, legacy 21535, today 21523 in province 51: a test
+# given 21523 counted that plan's 2024 tasks with its own, seen once in CI as (4, 7) on-time tasks for (3, 4))
+_TAKEN: set[str] = {"00004", "00097", "21523"}
 # provinces given so far (and 01, whose fixed units above other tests use): a province's rollup sums every
 # test's communes in it, so tests that compare rollups are steadier in a province of their own
 _PROVINCES_GIVEN: set[str] = {"01"}
